@@ -1,0 +1,1 @@
+"""ArtMatch Telegram bot (aiogram 3)."""

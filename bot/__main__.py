@@ -1,0 +1,51 @@
+"""`python -m bot`: migrate the database, then long-poll Telegram until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+
+from bot.app import background, create_bot, create_dispatcher, set_commands
+from bot.inference_client import InferenceClient
+from bot.settings import BotSettings
+from storage.db import create_pool
+from storage.migrate import migrate
+
+
+async def main() -> None:
+    settings = BotSettings()  # type: ignore[call-arg]
+    pool = await create_pool(settings.postgres_dsn)
+    redis = Redis.from_url(settings.redis_url)
+    inference = InferenceClient(
+        settings.inference_url,
+        settings.inference_token.get_secret_value(),
+        look_timeout=settings.look_timeout_s,
+        analyze_timeout=settings.analyze_timeout_s,
+    )
+    bot = create_bot(settings)
+    try:
+        applied = await migrate(pool)
+        if applied:
+            logging.getLogger(__name__).info("migrations applied: %s", ", ".join(applied))
+        dp = create_dispatcher(settings, pool, redis, inference)
+        await set_commands(bot)
+        async with background(dp["recorder"], settings.outbox_flush_interval_s):
+            await dp.start_polling(bot, handle_signals=True)
+    finally:
+        await bot.session.close()
+        await inference.close()
+        await redis.aclose()
+        await pool.close()
+
+
+def run() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiohttp's access/debug logs would print request URLs, which contain the bot token.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,15 @@
+"""Anything else (text, voice, files we don't handle) gets a hint about what the bot does."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import Message
+
+from bot.texts import t
+
+router = Router(name="fallback")
+
+
+@router.message()
+async def anything_else(message: Message, lang: str) -> None:
+    await message.answer(t(lang, "send_photo"))

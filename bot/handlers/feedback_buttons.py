@@ -1,0 +1,95 @@
+"""Vote and like buttons. The callback data is a stranger's claim; FeedbackRecorder checks it."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery
+
+from bot.callbacks import LikeCallback, VoteCallback
+from bot.keyboards import feedback_keyboard
+from bot.texts import t
+from feedback.recorder import DATABASE_DOWN, FeedbackRecorder, Outcome
+
+logger = logging.getLogger(__name__)
+router = Router(name="feedback")
+
+LIKE_ANSWERS = {1: "liked", -1: "disliked", 0: "like_cleared"}
+
+
+@router.callback_query(VoteCallback.filter())
+async def vote(query: CallbackQuery, callback_data: VoteCallback, lang: str, recorder: FeedbackRecorder) -> None:
+    try:
+        outcome = await recorder.vote(query.from_user.id, callback_data.analysis_id, callback_data.choice)
+    except DATABASE_DOWN:
+        await query.answer(t(lang, "error"), show_alert=True)
+        return
+    if outcome is Outcome.REFUSED:
+        await query.answer(t(lang, "forged"), show_alert=True)
+        return
+    await query.answer(t(lang, "vote_unchanged" if outcome is Outcome.UNCHANGED else "vote_saved"))
+    if outcome is not Outcome.UNCHANGED:
+        await _redraw(query, recorder, lang, callback_data.analysis_id, vote=callback_data.choice)
+
+
+@router.callback_query(LikeCallback.filter())
+async def like(query: CallbackQuery, callback_data: LikeCallback, lang: str, recorder: FeedbackRecorder) -> None:
+    try:
+        outcome = await recorder.like(
+            query.from_user.id, callback_data.analysis_id, callback_data.artwork_id, callback_data.value
+        )
+    except DATABASE_DOWN:
+        await query.answer(t(lang, "error"), show_alert=True)
+        return
+    if outcome is Outcome.REFUSED:
+        await query.answer(t(lang, "forged"), show_alert=True)
+        return
+    await query.answer(t(lang, LIKE_ANSWERS[callback_data.value]))
+    await _redraw(
+        query, recorder, lang, callback_data.analysis_id, override={callback_data.artwork_id: callback_data.value}
+    )
+
+
+async def _redraw(
+    query: CallbackQuery,
+    recorder: FeedbackRecorder,
+    lang: str,
+    analysis_id: int,
+    vote: str | None = None,
+    override: dict[int, int] | None = None,
+) -> None:
+    """Show the new state on the buttons; a failure here never undoes the recorded feedback."""
+    if query.message is None:
+        return
+    shown = await recorder.shown_to(analysis_id, query.from_user.id)
+    if shown is None:
+        return
+    likes = await recorder.current_likes(query.from_user.id, shown.artwork_ids)
+    likes.update(override or {})
+    if vote is None:
+        vote = _current_vote(query)
+    try:
+        await query.bot.edit_message_reply_markup(
+            chat_id=query.message.chat.id,
+            message_id=query.message.message_id,
+            reply_markup=feedback_keyboard(lang, analysis_id, shown.sets, likes, vote=vote),
+        )
+    except TelegramBadRequest as exc:  # "message is not modified" and friends
+        logger.debug("keyboard not redrawn: %s", exc.message)
+
+
+def _current_vote(query: CallbackQuery) -> str | None:
+    """The vote already marked with ✅ on the keyboard being redrawn."""
+    markup = getattr(query.message, "reply_markup", None)
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.text.startswith("✅") and button.callback_data:
+                try:
+                    return VoteCallback.unpack(button.callback_data).choice
+                except (TypeError, ValueError):
+                    return None
+    return None

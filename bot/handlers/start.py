@@ -1,0 +1,44 @@
+"""/start, /help and /lang."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import LanguageCallback
+from bot.keyboards import language_keyboard
+from bot.texts import t
+from feedback.recorder import DATABASE_DOWN
+from storage.repositories import Repo
+
+router = Router(name="start")
+
+
+@router.message(CommandStart())
+async def start(message: Message, lang: str) -> None:
+    await message.answer(t(lang, "start"))
+
+
+@router.message(Command("help"))
+async def help_(message: Message, lang: str) -> None:
+    await message.answer(t(lang, "help"))
+
+
+@router.message(Command("lang"))
+async def choose_language(message: Message, lang: str) -> None:
+    await message.answer(t(lang, "choose_language"), reply_markup=language_keyboard())
+
+
+@router.callback_query(LanguageCallback.filter(F.code.in_({"en", "ru"})))
+async def set_language(query: CallbackQuery, callback_data: LanguageCallback, pool: asyncpg.Pool) -> None:
+    try:
+        async with pool.acquire(timeout=5) as conn:
+            await Repo(conn).users.set_language(query.from_user.id, callback_data.code)
+    except DATABASE_DOWN:
+        await query.answer(t(callback_data.code, "error"), show_alert=True)
+        return
+    await query.answer()
+    if query.message is not None:
+        await query.bot.send_message(query.message.chat.id, t(callback_data.code, "language_set"))

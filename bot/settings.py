@@ -1,0 +1,50 @@
+"""Typed settings of the bot process, read once at start from `BOT_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+PLACEHOLDERS = {"", "changeme", "change-me", "123456:ABC"}
+
+
+class BotSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    token: SecretStr = Field(description="Telegram bot token from @BotFather.")
+    api_base_url: str | None = Field(
+        default=None,
+        description="Base URL of a self-hosted Telegram Bot API server, e.g. http://127.0.0.1:8081. "
+        "None uses api.telegram.org.",
+    )
+    inference_url: str = "http://127.0.0.1:8000"
+    inference_token: SecretStr
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/artmatch"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    top_k: int = Field(default=5, ge=1, le=5, description="Works per set: two sets share one 10-button panel.")
+    photos_per_minute: int = 6
+    max_download_bytes: int = 20 * 1024 * 1024
+    look_timeout_s: float = 30.0
+    analyze_timeout_s: float = 180.0
+    analysis_cache_ttl_s: int = 7 * 24 * 3600
+    outbox_flush_interval_s: float = 5.0
+
+    @field_validator("token", "inference_token")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() in PLACEHOLDERS:
+            raise ValueError("must be set to a real secret, not a placeholder")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept `1,2,3` from the environment as well as a JSON list."""
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        if isinstance(value, int):
+            return [value]
+        return value

@@ -1,0 +1,128 @@
+"""Writes votes and likes so that none is lost: Postgres when it is up, a durable Redis outbox when it is not.
+
+Ownership is checked before anything is written: a vote or like counts only for an analysis that was shown to
+the same user, and a like only for a work that was in one of its sets. The check reads a short-lived Redis
+record first (so it works while Postgres restarts) and falls back to Postgres.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import asyncpg
+
+from storage.cache import FeedbackOutbox, ShownAnalysisRegistry
+from storage.repositories import Repo
+
+logger = logging.getLogger(__name__)
+
+VOTE_CHOICES = frozenset({"left", "right", "both", "neither"})
+LIKE_VALUES = frozenset({-1, 0, 1})
+
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+class Outcome(Enum):
+    SAVED = "saved"
+    UNCHANGED = "unchanged"
+    QUEUED = "queued"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class ShownAnalysis:
+    analysis_id: int
+    user_id: int
+    sets: dict[str, list[int]]
+
+    @property
+    def artwork_ids(self) -> set[int]:
+        return {artwork_id for ids in self.sets.values() for artwork_id in ids}
+
+
+class FeedbackRecorder:
+    def __init__(self, pool: asyncpg.Pool, outbox: FeedbackOutbox, shown: ShownAnalysisRegistry) -> None:
+        self._pool = pool
+        self._outbox = outbox
+        self._shown = shown
+
+    async def remember_shown(self, analysis: ShownAnalysis) -> None:
+        await self._shown.remember(analysis.analysis_id, analysis.user_id, analysis.sets)
+
+    async def shown_to(self, analysis_id: int, user_id: int) -> ShownAnalysis | None:
+        """The analysis if it was shown to this user, else None (forged or someone else's button)."""
+        record = await self._shown.get(analysis_id)
+        if record is not None:
+            if int(record["user_id"]) != user_id:
+                return None
+            return ShownAnalysis(analysis_id, user_id, {k: list(v) for k, v in record["sets"].items()})
+        async with self._pool.acquire(timeout=5) as conn:
+            view = await Repo(conn).analyses.get_for_user(analysis_id, user_id)
+        if view is None:
+            return None
+        return ShownAnalysis(analysis_id, user_id, {s.side: list(s.artwork_ids) for s in view.sets})
+
+    async def vote(self, user_id: int, analysis_id: int, choice: str) -> Outcome:
+        if choice not in VOTE_CHOICES or await self.shown_to(analysis_id, user_id) is None:
+            return Outcome.REFUSED
+        event = {"kind": "vote", "user_id": user_id, "analysis_id": analysis_id, "choice": choice}
+        return await self._write_or_queue(event)
+
+    async def like(self, user_id: int, analysis_id: int, artwork_id: int, value: int) -> Outcome:
+        if value not in LIKE_VALUES:
+            return Outcome.REFUSED
+        shown = await self.shown_to(analysis_id, user_id)
+        if shown is None or artwork_id not in shown.artwork_ids:
+            return Outcome.REFUSED
+        event = {
+            "kind": "like",
+            "user_id": user_id,
+            "analysis_id": analysis_id,
+            "artwork_id": artwork_id,
+            "value": value,
+        }
+        return await self._write_or_queue(event)
+
+    async def current_likes(self, user_id: int, artwork_ids: set[int]) -> dict[int, int]:
+        """Marks to draw on the buttons; an empty answer while the database is down is acceptable."""
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                likes = await Repo(conn).likes.for_user(user_id)
+        except DATABASE_DOWN:
+            return {}
+        return {artwork_id: value for artwork_id, value in likes.items() if artwork_id in artwork_ids}
+
+    async def flush_outbox(self) -> int:
+        """Replay events queued while Postgres was down; stops at the first failure and keeps that event."""
+        try:
+            return await self._outbox.drain(self._apply)
+        except DATABASE_DOWN:
+            return 0
+
+    async def _write_or_queue(self, event: dict[str, Any]) -> Outcome:
+        try:
+            changed = await self._apply(event)
+        except DATABASE_DOWN as exc:
+            logger.warning("database unavailable (%s); %s queued in the outbox", type(exc).__name__, event["kind"])
+            await self._outbox.push(event)
+            return Outcome.QUEUED
+        return Outcome.SAVED if changed else Outcome.UNCHANGED
+
+    async def _apply(self, event: dict[str, Any]) -> bool:
+        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
+            repo = Repo(conn)
+            if event["kind"] == "vote":
+                return await repo.votes.upsert(event["user_id"], event["analysis_id"], event["choice"])
+            return await repo.likes.set(
+                event["user_id"], event["artwork_id"], event["value"], event["analysis_id"]
+            )

@@ -1,0 +1,1 @@
+"""ArtMatch inference: embedders, the describer, the gallery indices and the HTTP service."""

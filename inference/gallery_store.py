@@ -1,0 +1,219 @@
+"""The on-disk gallery: metadata, both FAISS indices and a manifest naming the models that built them.
+
+Layout of a gallery directory::
+
+    manifest.json    format version, count, CLIP arch/weights/dim, text model/dim, describer
+    artworks.jsonl   one JSON object per artwork, line i is artwork id i (= its FAISS row)
+    image.faiss      inner-product index of L2-normalised CLIP image embeddings
+    text.faiss       inner-product index of L2-normalised description embeddings
+    images/<id>.jpg  a display copy (longest side <= 1280 px) that the service serves to the bot
+
+Nothing here is pickled: JSON, JSONL and FAISS's own format only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARTWORKS = "artworks.jsonl"
+IMAGE_INDEX = "image.faiss"
+TEXT_INDEX = "text.faiss"
+IMAGES_DIR = "images"
+
+
+class GalleryMismatchError(RuntimeError):
+    """The gallery was built with other models than the ones this process runs."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What must match between a gallery and the running service for vectors to be comparable."""
+
+    clip_arch: str
+    clip_weights: str | None
+    clip_dim: int
+    text_model: str
+    text_dim: int
+
+    @staticmethod
+    def short_name(name_or_path: str | None) -> str | None:
+        """Paths differ between machines; the directory or file name identifies the model."""
+        if name_or_path is None:
+            return None
+        return Path(name_or_path).name or name_or_path
+
+    def normalised(self) -> ModelIdentity:
+        return ModelIdentity(
+            clip_arch=self.clip_arch,
+            clip_weights=self.short_name(self.clip_weights),
+            clip_dim=self.clip_dim,
+            text_model=self.short_name(self.text_model) or "",
+            text_dim=self.text_dim,
+        )
+
+
+@dataclass
+class Artwork:
+    id: int
+    file: str
+    sha256: str
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    style: str = ""
+    genre: str = ""
+    description: str = ""
+
+    def public(self) -> dict[str, object]:
+        """Metadata sent to clients; `file` is the source file's name relative to the images folder."""
+        return {k: v for k, v in asdict(self).items() if k != "sha256"}
+
+
+@dataclass
+class Manifest:
+    models: ModelIdentity
+    describer: str
+    count: int
+    format: int = FORMAT_VERSION
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": self.format,
+                "count": self.count,
+                "describer": self.describer,
+                "models": asdict(self.models),
+                "extra": self.extra,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        return cls(
+            models=ModelIdentity(**raw["models"]),
+            describer=raw["describer"],
+            count=int(raw["count"]),
+            format=int(raw["format"]),
+            extra=raw.get("extra", {}),
+        )
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise so that inner product is cosine similarity."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def build_index(vectors: np.ndarray) -> faiss.Index:
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(normalise_rows(vectors))
+    return index
+
+
+@dataclass
+class Hit:
+    artwork: Artwork
+    score: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"artwork_id": self.artwork.id, "score": round(self.score, 5), **self.artwork.public()}
+
+
+class Gallery:
+    """A loaded gallery: search by image vector or by text vector."""
+
+    def __init__(
+        self,
+        root: Path,
+        manifest: Manifest,
+        artworks: list[Artwork],
+        image_index: faiss.Index,
+        text_index: faiss.Index,
+    ) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.artworks = artworks
+        self.image_index = image_index
+        self.text_index = text_index
+
+    def __len__(self) -> int:
+        return len(self.artworks)
+
+    @classmethod
+    def load(cls, root: Path, expected: ModelIdentity | None = None) -> Gallery:
+        root = Path(root)
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{root} is not a gallery: {MANIFEST} is missing")
+        manifest = Manifest.from_json(manifest_path.read_text())
+        if manifest.format != FORMAT_VERSION:
+            raise GalleryMismatchError(
+                f"gallery format {manifest.format} is not supported (expected {FORMAT_VERSION}); rebuild it"
+            )
+        if expected is not None:
+            check_models(manifest.models, expected, root)
+        artworks = [Artwork(**json.loads(line)) for line in (root / ARTWORKS).read_text().splitlines() if line]
+        image_index = faiss.read_index(str(root / IMAGE_INDEX))
+        text_index = faiss.read_index(str(root / TEXT_INDEX))
+        if not (len(artworks) == image_index.ntotal == text_index.ntotal == manifest.count):
+            raise GalleryMismatchError(
+                f"gallery {root} is inconsistent: {len(artworks)} artworks, {image_index.ntotal} image "
+                f"vectors, {text_index.ntotal} text vectors, manifest says {manifest.count}; rebuild it"
+            )
+        return cls(root, manifest, artworks, image_index, text_index)
+
+    def save(self) -> None:
+        """Write atomically enough for a build: indices and metadata first, the manifest last."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.image_index, str(self.root / IMAGE_INDEX))
+        faiss.write_index(self.text_index, str(self.root / TEXT_INDEX))
+        with (self.root / ARTWORKS).open("w") as out:
+            for artwork in self.artworks:
+                out.write(json.dumps(asdict(artwork), ensure_ascii=False) + "\n")
+        (self.root / MANIFEST).write_text(self.manifest.to_json())
+
+    def image_path(self, artwork_id: int) -> Path:
+        return self.root / IMAGES_DIR / f"{artwork_id}.jpg"
+
+    def search_image(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        return self._search(self.image_index, vectors, k)
+
+    def search_text(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        return self._search(self.text_index, vectors, k)
+
+    def _search(self, index: faiss.Index, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        k = min(k, index.ntotal)
+        if k == 0:
+            return [[] for _ in range(len(vectors))]
+        scores, ids = index.search(normalise_rows(np.atleast_2d(vectors)), k)
+        return [
+            [Hit(self.artworks[i], float(s)) for s, i in zip(row_scores, row_ids, strict=True) if i >= 0]
+            for row_scores, row_ids in zip(scores, ids, strict=True)
+        ]
+
+
+def check_models(built_with: ModelIdentity, running: ModelIdentity, root: Path | str = "gallery") -> None:
+    """Refuse to serve vectors from other models: the scores would be meaningless, not just worse."""
+    a, b = built_with.normalised(), running.normalised()
+    if a != b:
+        diffs = [
+            f"{name}: gallery has {getattr(a, name)!r}, service runs {getattr(b, name)!r}"
+            for name in ("clip_arch", "clip_weights", "clip_dim", "text_model", "text_dim")
+            if getattr(a, name) != getattr(b, name)
+        ]
+        raise GalleryMismatchError(
+            f"the gallery at {root} was built with other models than this service runs ("
+            + "; ".join(diffs)
+            + "). Rebuild it with `python -m inference.gallery build` or point the service at matching models."
+        )

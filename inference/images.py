@@ -1,0 +1,147 @@
+"""Safe decoding of images uploaded by strangers.
+
+Uploads are untrusted: they may be empty, not images at all, truncated, animated, or decompression bombs
+(a few kilobytes of PNG that claim 20000x20000 pixels). Only JPEG, PNG and WebP are parsed at all, the pixel
+count is checked from the header before any pixel is decoded, and the image is verified and fully loaded
+here so that a broken file fails with a clear code instead of deep inside a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Longest side after decoding: CLIP looks at ~224 px and LLaVA-1.6 at up to 672 px, so more is wasted work.
+MAX_SIDE = 1024
+
+# Pillow plugins we let parse uploads. JPEGs with several pictures (many phones write them) open as "MPO".
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+
+# Magic bytes of image formats we recognise but do not accept, to say "unsupported" instead of "not an image".
+_OTHER_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"8BPS", "PSD"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+
+# Errors Pillow raises on corrupt or truncated data while parsing or decoding.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError)
+
+
+class ImageRejected(ValueError):
+    """An upload we refuse; `code` is machine-readable, `message` can be shown to the user."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def sha256_hex(data: bytes) -> str:
+    """The cache and deduplication key of an upload."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_image(data: bytes, *, max_pixels: int, max_side: int = MAX_SIDE) -> Image.Image:
+    """Decode an untrusted upload into an upright RGB image whose longest side is at most `max_side`."""
+    if not data:
+        raise ImageRejected("empty", "The upload is empty.")
+    image = _open(data, max_pixels)
+    _reject_animation(image)
+    try:
+        image.verify()  # structural checks (PNG CRCs, …) without decoding pixels
+        image = _open(data, max_pixels)  # verify() leaves the object unusable: reopen
+        image.draft("RGB", (max_side, max_side))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale when large
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(max_pixels) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected("not_an_image", "The image file is damaged or incomplete.") from exc
+    try:
+        image = ImageOps.exif_transpose(image) or image
+    except _DECODE_ERRORS:
+        pass  # a broken EXIF block is not worth refusing the photo for
+    image = _to_rgb(image)
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    return image
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Parse the header only, with the accepted formats only, and check the pixel count it claims."""
+    Image.init()  # registers every plugin once; `formats=` fails on ones not yet registered (WEBP)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[f for f in ACCEPTED_FORMATS if f in Image.OPEN])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(max_pixels) from exc
+    except UnidentifiedImageError as exc:
+        other = _other_image_format(data)
+        if other is not None:
+            raise ImageRejected(
+                "unsupported_format",
+                f"{other} images are not supported; please send a JPEG, PNG or WebP photo.",
+            ) from exc
+        raise ImageRejected("not_an_image", "This file is not an image.") from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected("not_an_image", "The image file is damaged or incomplete.") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected("not_an_image", "The image has no pixels.")
+    if width * height > max_pixels:
+        raise _too_many_pixels(max_pixels, width, height)
+    return image
+
+
+def _reject_animation(image: Image.Image) -> None:
+    # Phones write extra pictures (depth maps, previews) into MPO files: use the first one, don't refuse.
+    if image.format != "MPO" and getattr(image, "is_animated", False):
+        raise ImageRejected(
+            "unsupported_format", "Animated images are not supported; please send a still JPEG, PNG or WebP."
+        )
+
+
+def _too_many_pixels(max_pixels: int, width: int | None = None, height: int | None = None) -> ImageRejected:
+    size = f" ({width}x{height})" if width and height else ""
+    return ImageRejected(
+        "too_many_pixels",
+        f"The image is too large{size}; the limit is {max_pixels / 1e6:g} megapixels.",
+    )
+
+
+def _other_image_format(data: bytes) -> str | None:
+    for magic, name in _OTHER_IMAGE_MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "AVIF" if data[8:12] in {b"avif", b"avis"} else "HEIC"
+    return None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Flatten any mode to RGB: transparency onto white (not black), 16-bit greyscale scaled, not clipped."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+        values = np.asarray(image, dtype=np.float32)
+        top = float(values.max()) if values.size else 0.0
+        scale = 255.0 / top if top > 255.0 else 1.0
+        image = Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

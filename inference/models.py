@@ -1,0 +1,76 @@
+"""The model bundle the service and the gallery build share: protocols, and one factory from settings.
+
+Every wrapper has an idempotent `load()` and batch-level methods that take lists; vectors come back as
+float32 numpy arrays with L2-normalised rows. Nothing is loaded at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from inference.gallery_store import ModelIdentity
+
+
+class ImageTextEmbedder(Protocol):
+    """CLIP: images and texts into one space."""
+
+    name: str
+    weights: str | None
+    dim: int
+
+    def load(self) -> None: ...
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray: ...
+    def embed_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TextEmbedder(Protocol):
+    """A sentence-transformer for descriptions."""
+
+    name: str
+    dim: int
+
+    def load(self) -> None: ...
+    def embed_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+class Describer(Protocol):
+    """Turns images into art-guide descriptions. LLaVA on a GPU; lighter ones may follow for CPU machines."""
+
+    name: str
+
+    def load(self) -> None: ...
+    def describe(self, images: list[Image.Image]) -> list[str]: ...
+
+
+@dataclass
+class Models:
+    clip: ImageTextEmbedder
+    text: TextEmbedder
+    describer: Describer
+
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(
+            clip_arch=self.clip.name,
+            clip_weights=self.clip.weights,
+            clip_dim=self.clip.dim,
+            text_model=self.text.name,
+            text_dim=self.text.dim,
+        )
+
+    def versions(self) -> dict[str, str]:
+        """Recorded with every analysis so results can be traced to the models that made them."""
+        identity = self.identity().normalised()
+        return {
+            "clip": f"{identity.clip_arch}:{identity.clip_weights or 'random'}",
+            "text": identity.text_model,
+            "describer": self.describer.name,
+        }
+
+    def load(self) -> None:
+        self.clip.load()
+        self.text.load()
+        self.describer.load()

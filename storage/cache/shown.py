@@ -1,0 +1,49 @@
+"""Which analysis was shown to whom, in Redis, so button ownership can be checked while Postgres restarts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from storage.cache.keys import DEFAULT_PREFIX, dumps, key, loads
+
+
+class ShownAnalysisRegistry:
+    def __init__(self, redis: Redis, ttl_seconds: int, *, prefix: str = DEFAULT_PREFIX) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._redis = redis
+        self._ttl = int(ttl_seconds)
+        self._prefix = prefix
+
+    def _key(self, analysis_id: int) -> str:
+        return key(self._prefix, "shown", int(analysis_id))
+
+    async def remember(self, analysis_id: int, user_id: int, sets: Mapping[str, Sequence[int]]) -> None:
+        """Record the owner and the works per side, e.g. {'left': [3, 1], 'right': [7, 9]}, for the TTL."""
+        record = {
+            "analysis_id": int(analysis_id),
+            "user_id": int(user_id),
+            "sets": {side: [int(i) for i in ids] for side, ids in sets.items()},
+        }
+        await self._redis.set(self._key(analysis_id), dumps(record), ex=self._ttl)
+
+    async def get(self, analysis_id: int) -> dict[str, Any] | None:
+        """{'analysis_id', 'user_id', 'sets': {side: [ids]}} or None (unknown, expired or unreadable)."""
+        raw = await self._redis.get(self._key(analysis_id))
+        if raw is None:
+            return None
+        try:
+            record = loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if (
+            not isinstance(record, dict)
+            or "user_id" not in record
+            or not isinstance(record.get("sets"), dict)
+        ):
+            return None
+        return record

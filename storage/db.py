@@ -1,0 +1,72 @@
+"""The asyncpg pool, created patiently: after a restart the bot may start before Postgres is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+logger = logging.getLogger(__name__)
+
+# What repositories accept: a plain connection or one borrowed from a pool.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
+# Errors that mean "not up yet" (refused, starting up, in recovery, too busy); anything else, such as a wrong
+# password or a missing database, will not heal by waiting and is raised at once.
+TRANSIENT_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    wait_seconds: float = 30,
+    connect_timeout: float = 10,
+    **pool_kwargs: Any,
+) -> asyncpg.Pool:
+    """Create a pool, retrying with backoff for up to `wait_seconds` until Postgres answers `SELECT 1`.
+
+    Extra keyword arguments (e.g. `server_settings`, `init`) go to `asyncpg.create_pool`.
+    The DSN is never logged: it may hold a password.
+    """
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    attempt = 0
+    while True:
+        attempt += 1
+        pool: asyncpg.Pool | None = None
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, **pool_kwargs
+            )
+            await pool.fetchval("SELECT 1")
+        except BaseException as exc:
+            if pool is not None:
+                pool.terminate()
+            if not isinstance(exc, TRANSIENT_CONNECT_ERRORS):
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.error("Postgres still unavailable after %d attempts (%s)", attempt, type(exc).__name__)
+                raise
+            logger.warning(
+                "Postgres not ready (%s); retrying in %.1fs", type(exc).__name__, min(delay, remaining)
+            )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 2.0)
+            continue
+        if attempt > 1:
+            logger.info("Postgres ready after %d attempts", attempt)
+        return pool

@@ -1,0 +1,118 @@
+"""Analyses: one per photo a user sent, with the two sets shown and which recommender was on which side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from storage.db import Connection
+
+Side = Literal["left", "right"]
+SIDES: frozenset[str] = frozenset({"left", "right"})
+
+
+@dataclass(frozen=True)
+class ShownSet:
+    recommender: str  # e.g. "by_look", "by_meaning"
+    side: Side
+    artwork_ids: Sequence[int]  # in the order shown
+
+
+@dataclass(frozen=True)
+class AnalysisView:
+    id: int
+    user_id: int
+    created_at: datetime
+    image_sha256: str
+    description: str
+    model_versions: dict[str, Any]
+    latency_ms: int
+    from_cache: bool
+    sets: tuple[ShownSet, ...] = field(default_factory=tuple)
+
+    def side(self, side: Side) -> ShownSet | None:
+        return next((s for s in self.sets if s.side == side), None)
+
+    @property
+    def artwork_ids(self) -> frozenset[int]:
+        """Every work shown in this analysis: the only ones a like may refer to."""
+        return frozenset(i for s in self.sets for i in s.artwork_ids)
+
+
+class AnalysesRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        user_id: int,
+        image_sha256: str,
+        description: str,
+        model_versions: dict[str, Any],
+        latency_ms: int,
+        from_cache: bool,
+        sets: Sequence[ShownSet],
+    ) -> int:
+        """Insert the analysis and its shown sets; returns the new id. Call it inside a transaction."""
+        for shown in sets:
+            if shown.side not in SIDES:
+                raise ValueError(f"side must be 'left' or 'right', not {shown.side!r}")
+        # jsonb goes in as text and is cast in SQL, so this works whatever codecs the connection has.
+        analysis_id: int = await self._conn.fetchval(
+            """
+            INSERT INTO analyses (user_id, image_sha256, description, model_versions, latency_ms, from_cache)
+            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)
+            RETURNING id
+            """,
+            user_id,
+            image_sha256,
+            description,
+            json.dumps(model_versions, ensure_ascii=False),
+            latency_ms,
+            from_cache,
+        )
+        if sets:
+            await self._conn.executemany(
+                "INSERT INTO shown_sets (analysis_id, recommender, side, artwork_ids)"
+                " VALUES ($1, $2, $3, $4)",
+                [(analysis_id, s.recommender, s.side, list(s.artwork_ids)) for s in sets],
+            )
+        return analysis_id
+
+    async def get_for_user(self, analysis_id: int, user_id: int) -> AnalysisView | None:
+        """The analysis with its sets; None unless it exists and is this user's (rejects forged callbacks)."""
+        rows = await self._conn.fetch(
+            """
+            SELECT a.id, a.user_id, a.created_at, a.image_sha256, a.description,
+                   a.model_versions::text AS model_versions, a.latency_ms, a.from_cache,
+                   s.recommender, s.side, s.artwork_ids
+              FROM analyses a
+              LEFT JOIN shown_sets s ON s.analysis_id = a.id
+             WHERE a.id = $1 AND a.user_id = $2
+             ORDER BY s.side
+            """,
+            analysis_id,
+            user_id,
+        )
+        if not rows:
+            return None
+        first = rows[0]
+        sets = tuple(
+            ShownSet(recommender=r["recommender"], side=r["side"], artwork_ids=tuple(r["artwork_ids"]))
+            for r in rows
+            if r["side"] is not None
+        )
+        return AnalysisView(
+            id=first["id"],
+            user_id=first["user_id"],
+            created_at=first["created_at"],
+            image_sha256=first["image_sha256"],
+            description=first["description"],
+            model_versions=json.loads(first["model_versions"]),
+            latency_ms=first["latency_ms"],
+            from_cache=first["from_cache"],
+            sets=sets,
+        )

@@ -1,0 +1,18 @@
+"""Totals for the admin stats line."""
+
+from __future__ import annotations
+
+from storage.db import Connection
+
+
+async def fetch_stats(conn: Connection) -> dict[str, int]:
+    """Exact counts of users, analyses, votes and likes (fine at this bot's scale)."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT count(*) FROM users)    AS users,
+               (SELECT count(*) FROM analyses) AS analyses,
+               (SELECT count(*) FROM votes)    AS votes,
+               (SELECT count(*) FROM likes)    AS likes
+        """
+    )
+    return {key: int(value) for key, value in row.items()}

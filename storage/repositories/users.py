@@ -1,0 +1,76 @@
+"""Users: who we have seen, and in which language to answer them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from storage.db import Connection
+
+_COLUMNS = "telegram_id, language, language_code, first_seen, last_seen"
+
+
+@dataclass(frozen=True)
+class UserRow:
+    telegram_id: int
+    language: str | None  # explicit choice via /lang
+    language_code: str | None  # as reported by Telegram
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def effective_language(self) -> str | None:
+        """The language to answer in: an explicit choice wins over Telegram's hint."""
+        return self.language or self.language_code
+
+
+def _row(record: asyncpg.Record) -> UserRow:
+    return UserRow(**dict(record))
+
+
+class UsersRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def touch(self, telegram_id: int, language_code: str | None) -> UserRow:
+        """Record that the user was seen now; a missing language_code keeps the one we already know."""
+        record = await self._conn.fetchrow(
+            f"""
+            INSERT INTO users (telegram_id, language_code) VALUES ($1, $2)
+            ON CONFLICT (telegram_id) DO UPDATE
+               SET language_code = COALESCE(EXCLUDED.language_code, users.language_code),
+                   last_seen = now()
+            RETURNING {_COLUMNS}
+            """,
+            telegram_id,
+            language_code,
+        )
+        return _row(record)
+
+    async def set_language(self, telegram_id: int, language: str | None) -> UserRow:
+        """Store an explicit language (None clears it); creates the user if the first touch was missed."""
+        record = await self._conn.fetchrow(
+            f"""
+            INSERT INTO users (telegram_id, language) VALUES ($1, $2)
+            ON CONFLICT (telegram_id) DO UPDATE SET language = EXCLUDED.language, last_seen = now()
+            RETURNING {_COLUMNS}
+            """,
+            telegram_id,
+            language,
+        )
+        return _row(record)
+
+    async def get(self, telegram_id: int) -> UserRow | None:
+        record = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM users WHERE telegram_id = $1", telegram_id
+        )
+        return None if record is None else _row(record)
+
+    async def delete(self, telegram_id: int) -> bool:
+        """Delete the user and, by cascade, their analyses, votes and likes; False if no such user."""
+        deleted = await self._conn.fetchval(
+            "DELETE FROM users WHERE telegram_id = $1 RETURNING telegram_id", telegram_id
+        )
+        return deleted is not None

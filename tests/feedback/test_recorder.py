@@ -1,0 +1,98 @@
+"""Votes and likes survive a database outage, and ownership is checked even while Postgres is away."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from feedback.recorder import FeedbackRecorder, Outcome, ShownAnalysis
+from storage.cache import FeedbackOutbox, ShownAnalysisRegistry
+from storage.repositories import ArtworkRecord, Repo, ShownSet
+
+
+@pytest.fixture
+async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
+    """A pool whose Postgres is 'restarting': nothing listens on its port."""
+    pool = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/test", min_size=0, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def shown_analysis(pool: asyncpg.Pool, user: int) -> ShownAnalysis:
+    sets = {"left": [1, 2, 3], "right": [4, 5, 6]}
+    async with pool.acquire() as conn, conn.transaction():
+        repo = Repo(conn)
+        await repo.users.touch(user, "en")
+        await repo.artworks.upsert_many(
+            [ArtworkRecord(i, f"Work {i}", "Painter", "1900", "", "", "") for i in range(1, 7)]
+        )
+        analysis_id = await repo.analyses.create(
+            user_id=user,
+            image_sha256="0" * 64,
+            description="a test",
+            model_versions={},
+            latency_ms=1,
+            from_cache=False,
+            sets=[ShownSet("by_look", "left", sets["left"]), ShownSet("by_meaning", "right", sets["right"])],
+        )
+    return ShownAnalysis(analysis_id, user, sets)
+
+
+@pytest.fixture
+def parts(redis: Redis, key_prefix: str) -> tuple[FeedbackOutbox, ShownAnalysisRegistry]:
+    return FeedbackOutbox(redis, prefix=key_prefix), ShownAnalysisRegistry(redis, 3600, prefix=key_prefix)
+
+
+async def test_vote_and_like_during_an_outage_are_written_when_postgres_is_back(
+    pool: asyncpg.Pool, dead_pool: asyncpg.Pool, parts: Any, new_id: Any
+) -> None:
+    outbox, shown_registry = parts
+    user = new_id()
+    shown = await shown_analysis(pool, user)
+    online = FeedbackRecorder(pool, outbox, shown_registry)
+    await online.remember_shown(shown)
+
+    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+    assert await during_outage.vote(user, shown.analysis_id, "right") is Outcome.QUEUED
+    assert await during_outage.like(user, shown.analysis_id, 5, 1) is Outcome.QUEUED
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM votes WHERE user_id = $1", user) == 0
+
+    assert await during_outage.flush_outbox() == 0  # still down: nothing lost, nothing written
+    assert await online.flush_outbox() == 2
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT choice FROM votes WHERE user_id = $1", user) == "right"
+        assert await conn.fetchval("SELECT value FROM likes WHERE user_id = $1 AND artwork_id = 5", user) == 1
+
+
+async def test_ownership_is_checked_during_an_outage(
+    pool: asyncpg.Pool, dead_pool: asyncpg.Pool, parts: Any, new_id: Any
+) -> None:
+    outbox, shown_registry = parts
+    owner, stranger = new_id(), new_id()
+    shown = await shown_analysis(pool, owner)
+    await FeedbackRecorder(pool, outbox, shown_registry).remember_shown(shown)
+    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+
+    assert await during_outage.vote(stranger, shown.analysis_id, "left") is Outcome.REFUSED
+    assert await during_outage.like(owner, shown.analysis_id, 99, 1) is Outcome.REFUSED  # not in its sets
+    assert await during_outage.vote(owner, shown.analysis_id, "sideways") is Outcome.REFUSED
+    assert await outbox.size() == 0
+
+
+async def test_ownership_falls_back_to_postgres_when_redis_forgot(
+    pool: asyncpg.Pool, parts: Any, new_id: Any
+) -> None:
+    outbox, shown_registry = parts
+    owner, stranger = new_id(), new_id()
+    shown = await shown_analysis(pool, owner)  # never remembered in Redis (e.g. expired)
+    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    assert await recorder.vote(stranger, shown.analysis_id, "left") is Outcome.REFUSED
+    assert await recorder.vote(owner, shown.analysis_id, "left") is Outcome.SAVED
+    assert await recorder.vote(owner, shown.analysis_id, "left") is Outcome.UNCHANGED
+    assert await recorder.like(owner, shown.analysis_id, 2, -1) is Outcome.SAVED
+    assert await recorder.current_likes(owner, shown.artwork_ids) == {2: -1}
