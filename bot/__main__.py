@@ -9,13 +9,13 @@ from redis.asyncio import Redis
 
 from bot.app import background, create_bot, create_dispatcher, set_commands
 from bot.inference_client import InferenceClient
+from bot.logs import configure_logging
 from bot.settings import BotSettings
 from storage.db import create_pool
 from storage.migrate import migrate
 
 
-async def main() -> None:
-    settings = BotSettings()  # type: ignore[call-arg]
+async def main(settings: BotSettings) -> None:
     pool = await create_pool(settings.postgres_dsn)
     redis = Redis.from_url(settings.redis_url)
     inference = InferenceClient(
@@ -41,10 +41,11 @@ async def main() -> None:
 
 
 def run() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiohttp's access/debug logs would print request URLs, which contain the bot token.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    asyncio.run(main())
+    settings = BotSettings()  # type: ignore[call-arg]
+    token = settings.token.get_secret_value()
+    configure_logging([token, token.split(":", 1)[-1], settings.inference_token.get_secret_value()])
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update is noise at scale
+    asyncio.run(main(settings))
 
 
 if __name__ == "__main__":

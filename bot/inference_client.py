@@ -1,4 +1,4 @@
-"""HTTP client of the inference service. Turns transport trouble into two exceptions the handlers understand."""
+"""HTTP client of the inference service: transport trouble becomes two exceptions handlers understand."""
 
 from __future__ import annotations
 
@@ -59,7 +59,10 @@ class InferenceClient:
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             response = await self._client.post(
-                path, params={"k": k}, files={"image": ("upload", image, "application/octet-stream")}, **kwargs
+                path,
+                params={"k": k},
+                files={"image": ("upload", image, "application/octet-stream")},
+                **kwargs,
             )
         except httpx.HTTPError as exc:
             logger.warning("inference %s failed: %s", path, type(exc).__name__)

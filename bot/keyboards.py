@@ -24,7 +24,7 @@ def feedback_keyboard(
 ) -> InlineKeyboardMarkup:
     """Votes on the first two rows; then one row per set with a numbered like button per work.
 
-    `sets` maps side ("left"/"right") to artwork ids in shown order; `likes` maps artwork id to its current mark.
+    `sets` maps side ("left"/"right") to artwork ids in shown order; `likes` maps artwork id to its mark.
     """
     builder = InlineKeyboardBuilder()
     for choice in ("left", "right", "both", "neither"):

@@ -22,7 +22,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class UserLanguageMiddleware(BaseMiddleware):
-    """Records first/last seen and hands handlers `lang`. A database outage degrades to Telegram's language."""
+    """Records first/last seen and hands handlers `lang`; a database outage falls back to Telegram's."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool

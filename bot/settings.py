@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
 
 PLACEHOLDERS = {"", "changeme", "change-me", "123456:ABC"}
 
@@ -24,7 +25,7 @@ class BotSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
-    top_k: int = Field(default=5, ge=1, le=5, description="Works per set: two sets share one 10-button panel.")
+    top_k: int = Field(default=5, ge=1, le=5, description="Works per set (two sets share a 10-button panel).")
     photos_per_minute: int = 6
     max_download_bytes: int = 20 * 1024 * 1024
     look_timeout_s: float = 30.0

@@ -1,7 +1,7 @@
 """The bot's message catalogue: every user-facing string in Russian and English, in one place.
 
 Handlers ask for a key; `language_for` picks the catalogue from the user's explicit /lang choice or their
-Telegram language_code. Keeping strings here (not in handlers) keeps both languages complete: a test checks it.
+Telegram language_code. Keeping strings here (not in handlers) keeps both languages complete (a test checks).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "unsupported_format": {
         "en": "I work with still images only: JPEG, PNG or WebP. GIFs, videos and stickers won't do.",
-        "ru": "Я работаю только со статичными изображениями: JPEG, PNG или WebP. GIF, видео и стикеры не подойдут.",
+        "ru": "Я работаю только со статичными изображениями: JPEG, PNG или WebP. "
+        "GIF, видео и стикеры не подойдут.",
     },
     "too_many_pixels": {
         "en": "This image is enormous. Please send a version under 40 megapixels.",

@@ -102,6 +102,14 @@ class FeedbackRecorder:
             return {}
         return {artwork_id: value for artwork_id, value in likes.items() if artwork_id in artwork_ids}
 
+    async def current_vote(self, user_id: int, analysis_id: int) -> str | None:
+        """The stored vote, to mark on the buttons; None while the database is down."""
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                return await Repo(conn).votes.get(user_id, analysis_id)
+        except DATABASE_DOWN:
+            return None
+
     async def flush_outbox(self) -> int:
         """Replay events queued while Postgres was down; stops at the first failure and keeps that event."""
         try:
@@ -113,7 +121,9 @@ class FeedbackRecorder:
         try:
             changed = await self._apply(event)
         except DATABASE_DOWN as exc:
-            logger.warning("database unavailable (%s); %s queued in the outbox", type(exc).__name__, event["kind"])
+            logger.warning(
+                "database unavailable (%s); %s queued in the outbox", type(exc).__name__, event["kind"]
+            )
             await self._outbox.push(event)
             return Outcome.QUEUED
         return Outcome.SAVED if changed else Outcome.UNCHANGED

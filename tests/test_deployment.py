@@ -11,10 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (1.29, Debian) not installed")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose (1.29, Debian) not installed"
+)
 def test_compose_file_is_valid_with_the_example_env_filled_in(tmp_path: Path) -> None:
     env = (ROOT / ".env.example").read_text()
-    for key, value in {"BOT_TOKEN": "1:token", "INFERENCE_TOKEN": "secret", "POSTGRES_PASSWORD": "pw"}.items():
+    for key, value in {
+        "BOT_TOKEN": "1:token",
+        "INFERENCE_TOKEN": "secret",
+        "POSTGRES_PASSWORD": "pw",
+    }.items():
         env = env.replace(f"{key}=\n", f"{key}={value}\n")
     env_file = tmp_path / ".env"
     env_file.write_text(env)
@@ -29,7 +35,9 @@ def test_compose_file_is_valid_with_the_example_env_filled_in(tmp_path: Path) ->
     assert "BOT_INFERENCE_URL: http://inference:8000" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (1.29, Debian) not installed")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose (1.29, Debian) not installed"
+)
 def test_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     empty = tmp_path / ".env"
     empty.write_text("")

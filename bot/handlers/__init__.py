@@ -2,8 +2,14 @@
 
 from aiogram import Router
 
-from bot.handlers import errors, feedback_buttons, fallback, photos, start
+from bot.handlers import errors, fallback, feedback_buttons, photos, start
 
 
 def get_routers() -> list[Router]:
-    return [start.router, photos.router, feedback_buttons.router, errors.router, fallback.router]
+    return [
+        start.create_router(),
+        photos.create_router(),
+        feedback_buttons.create_router(),
+        errors.create_router(),
+        fallback.create_router(),
+    ]

@@ -1,4 +1,4 @@
-"""The one place unexpected errors land: logged with a traceback, the user gets an apology, the bot stays up."""
+"""Where unexpected errors land: logged with a traceback, the user gets an apology, the bot stays up."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from aiogram.types import ErrorEvent
 from bot.texts import language_for, t
 
 logger = logging.getLogger(__name__)
-router = Router(name="errors")
 
 
-@router.errors()
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     logger.exception("unhandled error in update %s", event.update.update_id, exc_info=event.exception)
     message = event.update.message or (event.update.callback_query and event.update.callback_query.message)
@@ -28,3 +26,10 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
         except TelegramAPIError:
             logger.warning("could not apologise to chat %s", message.chat.id)
     return True
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

@@ -7,9 +7,13 @@ from aiogram.types import Message
 
 from bot.texts import t
 
-router = Router(name="fallback")
 
-
-@router.message()
 async def anything_else(message: Message, lang: str) -> None:
     await message.answer(t(lang, "send_photo"))
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="fallback")
+    router.message.register(anything_else)
+    return router

@@ -14,13 +14,13 @@ from bot.texts import t
 from feedback.recorder import DATABASE_DOWN, FeedbackRecorder, Outcome
 
 logger = logging.getLogger(__name__)
-router = Router(name="feedback")
 
 LIKE_ANSWERS = {1: "liked", -1: "disliked", 0: "like_cleared"}
 
 
-@router.callback_query(VoteCallback.filter())
-async def vote(query: CallbackQuery, callback_data: VoteCallback, lang: str, recorder: FeedbackRecorder) -> None:
+async def vote(
+    query: CallbackQuery, callback_data: VoteCallback, lang: str, recorder: FeedbackRecorder
+) -> None:
     try:
         outcome = await recorder.vote(query.from_user.id, callback_data.analysis_id, callback_data.choice)
     except DATABASE_DOWN:
@@ -34,8 +34,9 @@ async def vote(query: CallbackQuery, callback_data: VoteCallback, lang: str, rec
         await _redraw(query, recorder, lang, callback_data.analysis_id, vote=callback_data.choice)
 
 
-@router.callback_query(LikeCallback.filter())
-async def like(query: CallbackQuery, callback_data: LikeCallback, lang: str, recorder: FeedbackRecorder) -> None:
+async def like(
+    query: CallbackQuery, callback_data: LikeCallback, lang: str, recorder: FeedbackRecorder
+) -> None:
     try:
         outcome = await recorder.like(
             query.from_user.id, callback_data.analysis_id, callback_data.artwork_id, callback_data.value
@@ -48,7 +49,11 @@ async def like(query: CallbackQuery, callback_data: LikeCallback, lang: str, rec
         return
     await query.answer(t(lang, LIKE_ANSWERS[callback_data.value]))
     await _redraw(
-        query, recorder, lang, callback_data.analysis_id, override={callback_data.artwork_id: callback_data.value}
+        query,
+        recorder,
+        lang,
+        callback_data.analysis_id,
+        override={callback_data.artwork_id: callback_data.value},
     )
 
 
@@ -69,7 +74,7 @@ async def _redraw(
     likes = await recorder.current_likes(query.from_user.id, shown.artwork_ids)
     likes.update(override or {})
     if vote is None:
-        vote = _current_vote(query)
+        vote = await recorder.current_vote(query.from_user.id, analysis_id)
     try:
         await query.bot.edit_message_reply_markup(
             chat_id=query.message.chat.id,
@@ -80,16 +85,9 @@ async def _redraw(
         logger.debug("keyboard not redrawn: %s", exc.message)
 
 
-def _current_vote(query: CallbackQuery) -> str | None:
-    """The vote already marked with ✅ on the keyboard being redrawn."""
-    markup = getattr(query.message, "reply_markup", None)
-    if markup is None:
-        return None
-    for row in markup.inline_keyboard:
-        for button in row:
-            if button.text.startswith("✅") and button.callback_data:
-                try:
-                    return VoteCallback.unpack(button.callback_data).choice
-                except (TypeError, ValueError):
-                    return None
-    return None
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="feedback")
+    router.callback_query.register(vote, VoteCallback.filter())
+    router.callback_query.register(like, LikeCallback.filter())
+    return router

@@ -15,29 +15,24 @@ from bot.settings import BotSettings
 from bot.texts import t
 
 logger = logging.getLogger(__name__)
-router = Router(name="photos")
 
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 _rng = random.SystemRandom()
 
 
-@router.message(F.photo, flags={"rate_limit": "photo"})
 async def photo(message: Message, bot: Bot, lang: str, settings: BotSettings, deps: AnalysisDeps) -> None:
     largest = message.photo[-1]  # type: ignore[index]
     await _analyse_file(message, bot, lang, settings, deps, largest.file_id, largest.file_size)
 
 
-@router.message(F.animation | F.video | F.video_note)
 async def moving_picture(message: Message, lang: str) -> None:
     await message.answer(t(lang, "unsupported_format"))
 
 
-@router.message(F.sticker)
 async def sticker(message: Message, lang: str) -> None:
     await message.answer(t(lang, "sticker"))
 
 
-@router.message(F.document, flags={"rate_limit": "photo"})
 async def document(message: Message, bot: Bot, lang: str, settings: BotSettings, deps: AnalysisDeps) -> None:
     doc = message.document
     assert doc is not None
@@ -83,3 +78,13 @@ async def _analyse_file(
         return
     assert message.from_user is not None
     await answer_photo(bot, message.chat.id, message.from_user.id, data, lang, deps, _rng)
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="photos")
+    router.message.register(photo, F.photo, flags={"rate_limit": "photo"})
+    router.message.register(moving_picture, F.animation | F.video | F.video_note)
+    router.message.register(sticker, F.sticker)
+    router.message.register(document, F.document, flags={"rate_limit": "photo"})
+    return router

@@ -13,25 +13,19 @@ from bot.texts import t
 from feedback.recorder import DATABASE_DOWN
 from storage.repositories import Repo
 
-router = Router(name="start")
 
-
-@router.message(CommandStart())
 async def start(message: Message, lang: str) -> None:
     await message.answer(t(lang, "start"))
 
 
-@router.message(Command("help"))
 async def help_(message: Message, lang: str) -> None:
     await message.answer(t(lang, "help"))
 
 
-@router.message(Command("lang"))
 async def choose_language(message: Message, lang: str) -> None:
     await message.answer(t(lang, "choose_language"), reply_markup=language_keyboard())
 
 
-@router.callback_query(LanguageCallback.filter(F.code.in_({"en", "ru"})))
 async def set_language(query: CallbackQuery, callback_data: LanguageCallback, pool: asyncpg.Pool) -> None:
     try:
         async with pool.acquire(timeout=5) as conn:
@@ -42,3 +36,13 @@ async def set_language(query: CallbackQuery, callback_data: LanguageCallback, po
     await query.answer()
     if query.message is not None:
         await query.bot.send_message(query.message.chat.id, t(callback_data.code, "language_set"))
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(choose_language, Command("lang"))
+    router.callback_query.register(set_language, LanguageCallback.filter(F.code.in_({"en", "ru"})))
+    return router

@@ -68,7 +68,12 @@ class TelegramStub:
         return update_id
 
     def user(self, user_id: int, language_code: str = "en") -> dict[str, Any]:
-        return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language_code}
+        return {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": f"User{user_id}",
+            "language_code": language_code,
+        }
 
     def send_message(self, user_id: int, lang: str = "en", **content: Any) -> int:
         message = {
@@ -118,17 +123,21 @@ class TelegramStub:
 
     async def wait_text(self, chat_id: int, fragment: str, timeout: float = 60.0, after: int = 0) -> Call:
         return await self.wait_for(
-            lambda c: c.method == "sendMessage"
-            and str(c.params.get("chat_id")) == str(chat_id)
-            and fragment in str(c.params.get("text", ""))
-            and self.calls.index(c) >= after,
+            lambda c: (
+                c.method == "sendMessage"
+                and str(c.params.get("chat_id")) == str(chat_id)
+                and fragment in str(c.params.get("text", ""))
+                and self.calls.index(c) >= after
+            ),
             timeout,
         )
 
     # ---- the HTTP side --------------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
-            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         method = request.match_info["method"]
         params, files = await _read_params(request)
         if method != "getUpdates":
@@ -197,9 +206,13 @@ class TelegramStub:
 
     async def _on_sendMediaGroup(self, params: dict[str, Any], files: dict[str, bytes]) -> web.Response:
         media = params["media"]
-        return _ok([self._message(params, photo=self._photo(), caption=item.get("caption")) for item in media])
+        return _ok(
+            [self._message(params, photo=self._photo(), caption=item.get("caption")) for item in media]
+        )
 
-    async def _on_editMessageReplyMarkup(self, params: dict[str, Any], files: dict[str, bytes]) -> web.Response:
+    async def _on_editMessageReplyMarkup(
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> web.Response:
         return _ok(self._message(params, text="", reply_markup=params.get("reply_markup")))
 
 

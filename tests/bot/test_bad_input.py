@@ -16,7 +16,9 @@ from tests.factories import image_bytes, png_claiming_size, synthetic_artwork
 _ids = itertools.count(1)
 
 
-def send_document(telegram: TelegramStub, user: int, data: bytes, mime: str, lang: str = "en", **extra: Any) -> str:
+def send_document(
+    telegram: TelegramStub, user: int, data: bytes, mime: str, lang: str = "en", **extra: Any
+) -> str:
     file_id = f"doc-{next(_ids)}"
     telegram.add_file(file_id, data)
     document = {"file_id": file_id, "file_unique_id": file_id, "mime_type": mime, "file_name": "upload"}
@@ -29,8 +31,20 @@ JPEG = image_bytes(synthetic_artwork(7))
 
 CASES = [
     # (what the person sends, mime Telegram reports, expected fragment in English, in Russian)
-    ("pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF", "application/pdf", "couldn't read this", "Не получилось открыть"),
-    ("text named .jpg", b"just some notes, not a picture\n" * 20, "image/jpeg", "couldn't read this", "Не получилось открыть"),
+    (
+        "pdf",
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF",
+        "application/pdf",
+        "couldn't read this",
+        "Не получилось открыть",
+    ),
+    (
+        "text named .jpg",
+        b"just some notes, not a picture\n" * 20,
+        "image/jpeg",
+        "couldn't read this",
+        "Не получилось открыть",
+    ),
     ("corrupt jpeg", JPEG[: len(JPEG) // 3], "image/jpeg", "couldn't read this", "Не получилось открыть"),
     ("zero-byte jpeg", b"", "image/jpeg", "file is empty", "Файл пустой"),
     ("100-megapixel bomb", png_claiming_size(12_000, 9_000), "image/png", "enormous", "огромное"),
@@ -86,15 +100,22 @@ async def test_telegram_refusing_the_download_is_explained(
     await telegram.wait_text(user, "too big")
 
 
-async def test_animated_sticker_and_gif_animation(telegram: TelegramStub, start_bot: StartBot, new_id: Any) -> None:
+async def test_animated_sticker_and_gif_animation(
+    telegram: TelegramStub, start_bot: StartBot, new_id: Any
+) -> None:
     await start_bot()
     user = new_id()
     telegram.send_message(
         user,
         "en",
         sticker={
-            "file_id": "st", "file_unique_id": "st", "type": "regular", "width": 512, "height": 512,
-            "is_animated": True, "is_video": False,
+            "file_id": "st",
+            "file_unique_id": "st",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": True,
+            "is_video": False,
         },
     )
     await telegram.wait_text(user, "Nice sticker")

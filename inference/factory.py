@@ -1,0 +1,46 @@
+"""Settings to models: the one place that chooses the device and which wrapper class serves each role."""
+
+from __future__ import annotations
+
+import torch
+
+from inference.describer import LlavaDescriber
+from inference.embedders import ClipEmbedder, SentenceEmbedder
+from inference.models import Describer, Models
+from inference.settings import ModelSettings
+
+
+def pick_device(requested: str) -> str:
+    """'auto' means CUDA when present; asking for CUDA without one fails here, not in the first request."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("INFERENCE_DEVICE=cuda but no CUDA device is available")
+    return requested
+
+
+def build_describer(settings: ModelSettings, device: str) -> Describer:
+    if settings.describer == "llava":
+        if settings.llava_path is None:
+            raise ValueError(
+                "INFERENCE_LLAVA_PATH must be set to a local LLaVA-1.6 checkpoint directory "
+                "(see the Models section of the README)"
+            )
+        return LlavaDescriber(
+            settings.llava_path,
+            prompt=settings.prompt,
+            max_new_tokens=settings.max_new_tokens,
+            quantization=settings.quantization,
+            device=device,
+        )
+    raise ValueError(f"unknown describer {settings.describer!r}")
+
+
+def build_models(settings: ModelSettings) -> Models:
+    """The model bundle, not loaded yet: `Models.load()` does the slow part when the caller is ready."""
+    device = pick_device(settings.device)
+    return Models(
+        clip=ClipEmbedder(settings.clip_arch, settings.clip_weights, device, settings.clip_config),
+        text=SentenceEmbedder(settings.text_model, device),
+        describer=build_describer(settings, device),
+    )

@@ -1,0 +1,385 @@
+"""Turn a folder of images (and an optional metadata CSV) into a gallery directory (see `gallery_store`).
+
+Describing thousands of paintings with LLaVA takes hours, so the build is batched and resumable: each batch's
+vectors and descriptions are written to `<out>/.parts/` as soon as they exist (NumPy arrays saved without
+pickle, and JSONL), and a rerun of the same build skips every file already there. Parts made by other models
+are discarded, never mixed in. Only when all files are done is the gallery assembled and `.parts` removed.
+
+Broken files (empty, not an image, truncated, decompression bombs) are listed and skipped; exact duplicates
+(same SHA-256) are reported and only the first, in sorted path order, is kept. Artwork ids follow that order,
+so a resumed build and a clean one give the same gallery.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from inference.gallery_store import (
+    FORMAT_VERSION,
+    IMAGES_DIR,
+    MANIFEST,
+    Artwork,
+    Gallery,
+    Manifest,
+    build_index,
+)
+from inference.images import ImageRejected, decode_image
+from inference.models import Models
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+METADATA_FIELDS = ("title", "artist", "year", "style", "genre")
+DISPLAY_MAX_SIDE = 1280
+DISPLAY_QUALITY = 90
+MAX_IMAGE_PIXELS = 40_000_000
+PARTS_DIR = ".parts"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    file: str
+    same_as: str
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    count: int = 0
+    processed: int = 0
+    resumed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        """Throughput of the model work of this run (decode, CLIP, describe, embed), without loading."""
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"gallery {self.out_dir}: {self.count} artworks",
+            f"  processed now: {self.processed} images in {self.seconds:.1f} s "
+            f"({self.images_per_second:.2f} images/s); resumed from an earlier run: {self.resumed}",
+            f"  total time {self.total_seconds:.1f} s",
+            f"  skipped broken files: {len(self.skipped)}",
+            *(f"    {s.file}: {s.reason}" for s in self.skipped),
+            f"  exact duplicates skipped: {len(self.duplicates)}",
+            *(f"    {d.file} = {d.same_as}" for d in self.duplicates),
+        ]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Done:
+    """One image's results, from this run or from the parts of an interrupted one."""
+
+    file: str
+    sha256: str
+    description: str
+    image_vector: np.ndarray
+    text_vector: np.ndarray
+
+
+def find_images(images_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under `images_dir`, sorted by relative path; hidden files and `exclude` left out."""
+    found = []
+    for path in images_dir.rglob("*"):
+        relative = path.relative_to(images_dir)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # .DS_Store, ._photo.jpg from macOS, our own .parts
+        if exclude is not None and path.resolve().is_relative_to(exclude):
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(images_dir).as_posix())
+
+
+@dataclass
+class Metadata:
+    """Rows of a metadata CSV, by image path relative to the images folder and by unambiguous file name."""
+
+    by_path: dict[str, dict[str, str]] = field(default_factory=dict)
+    by_name: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def lookup(self, relative: str) -> dict[str, str]:
+        return self.by_path.get(relative) or self.by_name.get(Path(relative).name) or {}
+
+
+def read_metadata(csv_path: Path, images_dir: Path) -> Metadata:
+    """Read a `file,title,artist,year,style,genre` CSV (other columns are ignored).
+
+    `file` may be relative to the images folder or to the CSV's own folder (the shared gallery writes
+    `images/x.jpg` next to `images/`); a bare file name also matches when it is unambiguous.
+    """
+    images_root = images_dir.resolve()
+    metadata = Metadata()
+    by_name: dict[str, list[dict[str, str]]] = {}
+    with csv_path.open(newline="", encoding="utf-8-sig") as source:
+        reader = csv.DictReader(source)
+        if reader.fieldnames is None or "file" not in reader.fieldnames:
+            raise ValueError(f"{csv_path} has no 'file' column (expected file,title,artist,year,style,genre)")
+        for row in reader:
+            name = (row.get("file") or "").strip()
+            if not name:
+                continue
+            values = {key: (row.get(key) or "").strip() for key in METADATA_FIELDS}
+            for candidate in (csv_path.parent / name, images_dir / name):
+                resolved = candidate.resolve()
+                if resolved.is_relative_to(images_root):
+                    metadata.by_path.setdefault(resolved.relative_to(images_root).as_posix(), values)
+            by_name.setdefault(Path(name).name, []).append(values)
+    metadata.by_name = {name: rows[0] for name, rows in by_name.items() if len(rows) == 1}
+    return metadata
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _Parts:
+    """Per-batch results of an unfinished build, in `<out>/.parts/` (nothing pickled)."""
+
+    def __init__(self, root: Path, fingerprint: dict[str, object]) -> None:
+        self.root = root
+        self.display = root / "display"
+        self.fingerprint = fingerprint
+        self._next_part = 0
+
+    def open(self) -> dict[str, _Done]:
+        """Results of earlier runs with the same models, by file; parts of other models are deleted."""
+        stamp = self.root / "models.json"
+        if self.root.exists() and (not stamp.is_file() or json.loads(stamp.read_text()) != self.fingerprint):
+            logger.warning("discarding %s: it was made with other models", self.root)
+            shutil.rmtree(self.root)
+        self.display.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(self.fingerprint, indent=2))
+        done: dict[str, _Done] = {}
+        for records_path in sorted(self.root.glob("part-*.jsonl")):
+            done.update({item.file: item for item in self._read(records_path)})
+            self._next_part = max(self._next_part, int(records_path.stem.removeprefix("part-")) + 1)
+        return done
+
+    def _read(self, records_path: Path) -> list[_Done]:
+        stem = records_path.with_suffix("")
+        try:
+            records = [json.loads(line) for line in records_path.read_text().splitlines() if line]
+            image = np.load(f"{stem}.image.npy", allow_pickle=False)
+            text = np.load(f"{stem}.text.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring unreadable part %s: %s", records_path.name, exc)
+            return []
+        if not len(records) == len(image) == len(text):
+            logger.warning("ignoring inconsistent part %s", records_path.name)
+            return []
+        return [
+            _Done(r["file"], r["sha256"], r["description"], image[i], text[i]) for i, r in enumerate(records)
+        ]
+
+    def write(self, items: list[_Done]) -> None:
+        """Arrays first, the JSONL last and atomically: a part counts only once its JSONL exists."""
+        stem = self.root / f"part-{self._next_part:06d}"
+        self._next_part += 1
+        arrays = {"image": [i.image_vector for i in items], "text": [i.text_vector for i in items]}
+        for suffix, rows in arrays.items():
+            with open(f"{stem}.{suffix}.npy", "wb") as out:
+                np.save(out, np.stack(rows).astype(np.float32), allow_pickle=False)
+        records = [{"file": i.file, "sha256": i.sha256, "description": i.description} for i in items]
+        scratch = Path(f"{stem}.jsonl.tmp")
+        scratch.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        os.replace(scratch, f"{stem}.jsonl")
+
+    def display_path(self, sha256: str) -> Path:
+        return self.display / f"{sha256}.jpg"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _decode(path: Path, max_pixels: int) -> Image.Image:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageRejected("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
+    return decode_image(data, max_pixels=max_pixels, max_side=DISPLAY_MAX_SIDE)
+
+
+def _batches(items: list[tuple[str, Path, str]], size: int) -> Iterator[list[tuple[str, Path, str]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _check_paths(images_dir: Path, out_dir: Path) -> None:
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"images folder {images_dir} does not exist")
+    source, out = images_dir.resolve(), out_dir.resolve()
+    if out == source or out in source.parents:
+        raise ValueError(f"the output folder {out_dir} must not contain the source images ({images_dir})")
+
+
+def build_gallery(
+    images_dir: Path,
+    out_dir: Path,
+    models: Models,
+    metadata_csv: Path | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    *,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
+    on_batch: Callable[[int], None] | None = None,
+) -> BuildReport:
+    """Build (or finish building) a gallery in `out_dir`. `on_batch(n)` runs after each saved batch, with
+    the number of images done so far in this run: a progress hook, and how tests interrupt a build."""
+    started = time.perf_counter()
+    images_dir, out_dir = Path(images_dir), Path(out_dir)
+    _check_paths(images_dir, out_dir)
+    report = BuildReport(out_dir)
+    metadata = read_metadata(Path(metadata_csv), images_dir) if metadata_csv is not None else Metadata()
+
+    models.load()
+    identity = models.identity().normalised()
+    parts = _Parts(
+        out_dir / PARTS_DIR,
+        {"format": FORMAT_VERSION, "models": asdict(identity), "describer": models.describer.name},
+    )
+    done = parts.open()
+
+    kept: list[str] = []  # relative paths in id order, once processed
+    first_by_sha: dict[str, str] = {}
+    pending: list[tuple[str, Path, str]] = []
+    for path in find_images(images_dir, exclude=out_dir.resolve()):
+        relative = path.relative_to(images_dir).as_posix()
+        if path.stat().st_size == 0:
+            report.skipped.append(Skipped(relative, "empty file"))
+            continue
+        sha = _sha256_file(path)
+        if sha in first_by_sha:
+            report.duplicates.append(Duplicate(relative, first_by_sha[sha]))
+            continue
+        first_by_sha[sha] = relative
+        kept.append(relative)
+        earlier = done.get(relative)
+        if earlier is not None and earlier.sha256 == sha and parts.display_path(sha).is_file():
+            report.resumed += 1
+        else:
+            done.pop(relative, None)
+            pending.append((relative, path, sha))
+
+    loop_started = time.perf_counter()
+    with tqdm(total=len(pending), unit="img", desc="building gallery", disable=not progress) as bar:
+        for batch in _batches(pending, max(1, batch_size)):
+            images, decoded = [], []
+            for relative, path, sha in batch:
+                try:
+                    images.append(_decode(path, max_image_pixels))
+                    decoded.append((relative, sha))
+                except ImageRejected as exc:
+                    reason = "empty file" if exc.code == "empty" else exc.message
+                    logger.warning("skipping %s: %s", relative, reason)
+                    report.skipped.append(Skipped(relative, reason))
+            if images:
+                results = _process(images, decoded, models, parts)
+                parts.write(results)
+                done.update({item.file: item for item in results})
+                report.processed += len(results)
+            bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(report.processed)
+    report.seconds = time.perf_counter() - loop_started
+
+    finished = [done[f] for f in kept if f in done]  # kept files that failed to decode are not in `done`
+    if not finished:
+        raise ValueError(f"no usable images in {images_dir}: nothing to build a gallery from")
+    _assemble(out_dir, finished, metadata, models, parts, report)
+    report.count = len(finished)
+    parts.remove()
+    report.skipped.sort(key=lambda s: s.file)
+    report.total_seconds = time.perf_counter() - started
+    return report
+
+
+def build_gallery_naive(
+    images_dir: Path, out_dir: Path, models: Models, metadata_csv: Path | None = None
+) -> BuildReport:
+    """One image per model call: the baseline that benchmarks compare the batched build against."""
+    return build_gallery(images_dir, out_dir, models, metadata_csv, batch_size=1, progress=False)
+
+
+def _process(
+    images: list[Image.Image], decoded: list[tuple[str, str]], models: Models, parts: _Parts
+) -> list[_Done]:
+    image_vectors = models.clip.embed_images(images)
+    descriptions = models.describer.describe(images)
+    text_vectors = models.text.embed_texts(descriptions)
+    for image, (_, sha) in zip(images, decoded, strict=True):
+        image.save(parts.display_path(sha), "JPEG", quality=DISPLAY_QUALITY)
+    return [
+        _Done(relative, sha, description, image_vectors[i], text_vectors[i])
+        for i, ((relative, sha), description) in enumerate(zip(decoded, descriptions, strict=True))
+    ]
+
+
+_DISPLAY_NAME = re.compile(r"^\d+\.jpg$")
+
+
+def _assemble(
+    out_dir: Path, items: list[_Done], metadata: Metadata, models: Models, parts: _Parts, report: BuildReport
+) -> None:
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # a half-replaced gallery must not load as a whole one
+    display_dir = out_dir / IMAGES_DIR
+    display_dir.mkdir(parents=True, exist_ok=True)
+    for stale in display_dir.iterdir():
+        if _DISPLAY_NAME.match(stale.name):
+            stale.unlink()
+    artworks = []
+    for artwork_id, item in enumerate(items):
+        shutil.copyfile(parts.display_path(item.sha256), display_dir / f"{artwork_id}.jpg")
+        artworks.append(
+            Artwork(
+                id=artwork_id,
+                file=item.file,
+                sha256=item.sha256,
+                description=item.description,
+                **metadata.lookup(item.file),
+            )
+        )
+    manifest = Manifest(
+        models=models.identity().normalised(),
+        describer=models.describer.name,
+        count=len(items),
+        extra={
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "skipped": len(report.skipped),
+            "duplicates": len(report.duplicates),
+        },
+    )
+    image_index = build_index(np.stack([item.image_vector for item in items]))
+    text_index = build_index(np.stack([item.text_vector for item in items]))
+    Gallery(out_dir, manifest, artworks, image_index, text_index).save()
