@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.app import background, create_bot, create_dispatcher, set_commands
 from bot.inference_client import InferenceClient
@@ -17,7 +17,8 @@ from storage.migrate import migrate
 
 async def main(settings: BotSettings) -> None:
     pool = await create_pool(settings.postgres_dsn)
-    redis = Redis.from_url(settings.redis_url)
+    # Blocking: a burst of updates waits for a free connection instead of failing with "Too many connections".
+    redis = Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=20))
     inference = InferenceClient(
         settings.inference_url,
         settings.inference_token.get_secret_value(),

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -46,6 +46,8 @@ class AnalysisDeps:
     cache: AnalysisCache
     recorder: FeedbackRecorder
     top_k: int
+    # Bounds photos in flight: a burst queues here instead of starving the event loop and the database pool.
+    in_flight: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
 
 def assign_sides(rng: random.Random) -> dict[str, str]:
@@ -58,6 +60,13 @@ async def answer_photo(
     bot: Bot, chat_id: int, user_id: int, image: bytes, lang: str, deps: AnalysisDeps, rng: random.Random
 ) -> int | None:
     """Run the whole flow; return the stored analysis id, or None when the user was told why not."""
+    async with deps.in_flight:
+        return await _answer_photo(bot, chat_id, user_id, image, lang, deps, rng)
+
+
+async def _answer_photo(
+    bot: Bot, chat_id: int, user_id: int, image: bytes, lang: str, deps: AnalysisDeps, rng: random.Random
+) -> int | None:
     started = time.perf_counter()
     sha256 = hashlib.sha256(image).hexdigest()
     sides = assign_sides(rng)

@@ -52,6 +52,7 @@ def create_dispatcher(
         cache=AnalysisCache(redis, ttl_seconds=settings.analysis_cache_ttl_s),
         recorder=recorder,
         top_k=settings.top_k,
+        in_flight=asyncio.Semaphore(settings.max_photos_in_flight),
     )
     dp = Dispatcher(
         storage=RedisStorage(redis),

@@ -27,6 +27,7 @@ class BotSettings(BaseSettings):
 
     top_k: int = Field(default=5, ge=1, le=5, description="Works per set (two sets share a 10-button panel).")
     photos_per_minute: int = 6
+    max_photos_in_flight: int = 16
     max_download_bytes: int = 20 * 1024 * 1024
     look_timeout_s: float = 30.0
     analyze_timeout_s: float = 180.0

@@ -46,14 +46,16 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = models if models is not None else _build_models(settings)
-        await asyncio.to_thread(loaded.load)
+        # The embedders first: they fix the identity the gallery must match, so a mismatched gallery fails
+        # the start in seconds, before minutes of loading the describer.
+        await asyncio.to_thread(loaded.clip.load)
+        await asyncio.to_thread(loaded.text.load)
         gallery = await asyncio.to_thread(Gallery.load, settings.gallery_dir, loaded.identity())
+        await asyncio.to_thread(loaded.describer.load)
         pipeline = Pipeline(settings, loaded, gallery)
         pipeline.start()
         app.state.pipeline = pipeline
-        logger.info(
-            "serving %d artworks from %s with %s", len(gallery), settings.gallery_dir, loaded.versions()
-        )
+        logger.info("serving %d artworks from %s with %s", len(gallery), settings.gallery_dir, loaded.versions())
         try:
             yield
         finally:
@@ -67,7 +69,8 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     )
     app.add_middleware(UploadLimit, max_upload_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
     app.add_middleware(BearerAuth, token=settings.token.get_secret_value(), public_paths=PUBLIC_PATHS)
-    app.add_middleware(AccessLog)  # added last = outermost: it also logs the 401s and 413s above
+    # Added last = outermost: it also logs the 401s and 413s of the middleware above.
+    app.add_middleware(AccessLog, quiet_paths=("/healthz",))
     _install_error_handlers(app)
     _add_routes(app, settings)
     return app
@@ -97,9 +100,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         return {"status": "ok", "gallery_size": len(pipeline.gallery), "models": pipeline.models.versions()}
 
     @app.post("/v1/look", tags=["recommend"], dependencies=secured)
-    async def look(
-        request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None
-    ) -> dict[str, Any]:
+    async def look(request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None) -> dict[str, Any]:
         """The fast path: decode, CLIP and FAISS only."""
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
@@ -113,16 +114,12 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         }
 
     @app.post("/v1/analyze", tags=["recommend"], dependencies=secured)
-    async def analyze(
-        request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None
-    ) -> dict[str, Any]:
+    async def analyze(request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None) -> dict[str, Any]:
         """The full answer: description, the visual set and the set by meaning of the description."""
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
         count = k or settings.top_k
-        found, meant = await _guard(
-            _both(pipeline.look(decoded.image, count), pipeline.meaning(decoded.image, count))
-        )
+        found, meant = await _guard(_both(pipeline.look(decoded.image, count), pipeline.meaning(decoded.image, count)))
         timings = {
             "decode": decoded.decode_ms,
             "clip": found.clip_ms,
@@ -157,9 +154,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         path = pipeline.gallery.image_path(_artwork(pipeline.gallery, artwork_id).id)
         if not path.is_file():
             raise ApiError(404, "not_found", f"artwork {artwork_id} has no image")
-        return FileResponse(
-            path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
-        )
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 async def _decode_upload(upload: UploadFile, pipeline: Pipeline, settings: InferenceSettings) -> Decoded:

@@ -3,8 +3,8 @@
 Models are much faster per item on a batch than one by one, and torch/FAISS calls block, so they must never
 run on the event loop. Each batcher owns one worker task that collects up to `max_batch` items (waiting at
 most `max_wait_ms` for stragglers), runs the batch function in its executor, and resolves every caller's
-future. The queue is bounded: a full queue answers `Overloaded` at once rather than letting callers wait
-for minutes.
+future. The queue is bounded: when `max_queue` items already wait behind the batch being computed, a new
+one gets `Overloaded` at once rather than waiting for minutes.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ class MicroBatcher(Generic[T, R]):
         """Items waiting for a batch (not counting the batch being computed)."""
         return len(self._pending)
 
+    @property
+    def computing(self) -> bool:
+        """Whether a batch is being computed right now."""
+        return bool(self._running)
+
     def start(self) -> None:
         if self._worker is None:
             self._closed = False
@@ -85,7 +90,7 @@ class MicroBatcher(Generic[T, R]):
         """Queue one item and wait for its result; raises `Overloaded` at once when the queue is full."""
         if self._closed or self._worker is None:
             raise BatcherClosed(self.name, self.retry_after())
-        if len(self._pending) >= self._max_queue:
+        if len(self._pending) >= self._capacity():
             raise Overloaded(self.name, self.retry_after())
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         pending = _Pending(item, future)
@@ -93,6 +98,11 @@ class MicroBatcher(Generic[T, R]):
         future.add_done_callback(lambda done: self._forget(pending) if done.cancelled() else None)
         self._wakeup.set()
         return await future  # cancelling the caller cancels the future; the worker then skips the item
+
+    def _capacity(self) -> int:
+        """While a batch computes, every pending item waits for it: at most `max_queue` may. While the worker
+        is only gathering the next batch, the items that fit into that batch are not waiting on anything."""
+        return self._max_queue if self._running else self._max_queue + self._max_batch
 
     def _forget(self, pending: _Pending[T, R]) -> None:
         """A caller gave up (client gone, or the other half of /v1/analyze failed): free its queue slot."""
@@ -136,9 +146,7 @@ class MicroBatcher(Generic[T, R]):
             try:
                 results = await loop.run_in_executor(self._executor, self._fn, items)
                 if len(results) != len(items):
-                    raise RuntimeError(
-                        f"{self.name}: batch function returned {len(results)} for {len(items)}"
-                    )
+                    raise RuntimeError(f"{self.name}: batch function returned {len(results)} for {len(items)}")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the batch failed: every caller of it gets the error
@@ -152,9 +160,7 @@ class MicroBatcher(Generic[T, R]):
                         pending.future.set_result(result)
             finally:
                 elapsed = time.perf_counter() - started
-                self._batch_seconds = (
-                    elapsed if self._batch_seconds == 0 else 0.8 * self._batch_seconds + 0.2 * elapsed
-                )
+                self._batch_seconds = elapsed if self._batch_seconds == 0 else 0.8 * self._batch_seconds + 0.2 * elapsed
             self._running = []
 
     async def _collect(self) -> None:

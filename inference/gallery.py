@@ -35,9 +35,7 @@ MODEL_FLAGS = {
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m inference.gallery", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser(
-        "build", help="describe and embed a folder of images into a gallery directory"
-    )
+    build = commands.add_parser("build", help="describe and embed a folder of images into a gallery directory")
     build.add_argument(
         "--images", type=Path, required=True, help="folder of JPEG/PNG/WebP images (searched recursively)"
     )
@@ -48,9 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         build.add_argument(f"--{name.replace('_', '-')}", dest=name, help=help_text)
     build.add_argument("--quantization", choices=["auto", "nf4", "none"], help="INFERENCE_QUANTIZATION")
     build.add_argument("--device", choices=["auto", "cpu", "cuda"], help="INFERENCE_DEVICE")
-    build.add_argument(
-        "--max-image-pixels", type=int, default=40_000_000, help="skip larger images (default 40M)"
-    )
+    build.add_argument("--max-image-pixels", type=int, default=40_000_000, help="skip larger images (default 40M)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     build.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)

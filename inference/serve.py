@@ -46,14 +46,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local paths; never reach for the hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings_from(args))
     # Our AccessLog writes one line per request with timings: uvicorn's own access log would double it.
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on"
-    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 from inference.settings import default_text_model
 
 # Bump when a factory changes, so cached models under /tmp are rebuilt.
-FACTORY_VERSION = "1"
+FACTORY_VERSION = "2"
 
 TINY_CLIP_ARCH = "artmatch-tiny-vit"
 TINY_CLIP_CONFIG = {
@@ -102,6 +102,11 @@ def make_tiny_llava(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(default_text_model(), local_files_only=True)
     tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    # MiniLM's tokenizer.json pads and truncates to 128 tokens (right for sentence embeddings); a prompt with
+    # image tokens is longer, and padding is the processor's job.
+    tokenizer.backend_tokenizer.no_truncation()
+    tokenizer.backend_tokenizer.no_padding()
+    tokenizer.init_kwargs.pop("max_length", None)
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
     vision = CLIPVisionConfig(
         hidden_size=LLAVA_WIDTH,

@@ -26,9 +26,7 @@ async def serving(settings: InferenceSettings, models: Models) -> AsyncIterator[
     app = create_app(settings, models)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://inference.test", timeout=60
-        ) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://inference.test", timeout=60) as client:
             yield client
 
 
@@ -42,9 +40,7 @@ def make_settings(tiny_gallery: Path) -> Callable[..., InferenceSettings]:
 
 
 @pytest.fixture(scope="session")
-async def api(
-    make_settings: Callable[..., InferenceSettings], tiny_models: Models
-) -> AsyncIterator[httpx.AsyncClient]:
+async def api(make_settings: Callable[..., InferenceSettings], tiny_models: Models) -> AsyncIterator[httpx.AsyncClient]:
     """One app for the tests that need no special settings."""
     async with serving(make_settings(), tiny_models) as client:
         yield client

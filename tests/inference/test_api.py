@@ -21,6 +21,7 @@ from PIL import Image
 from inference.api import create_app
 from inference.gallery_store import MANIFEST, Gallery, GalleryMismatchError
 from inference.models import Models
+from inference.pipeline import Pipeline
 from inference.serve import parse_args, settings_from
 from inference.settings import InferenceSettings
 from tests.factories import image_bytes, png_claiming_size, synthetic_artwork
@@ -73,9 +74,7 @@ async def test_healthz_needs_no_token_and_shows_no_secret(
     ],
     ids=["missing", "wrong", "other-scheme", "no-scheme"],
 )
-async def test_everything_but_health_and_docs_needs_the_token(
-    api: httpx.AsyncClient, headers: dict[str, str]
-) -> None:
+async def test_everything_but_health_and_docs_needs_the_token(api: httpx.AsyncClient, headers: dict[str, str]) -> None:
     photo = image_bytes(synthetic_artwork(1))
     for response in (
         await api.post("/v1/look", files=upload(photo), headers=headers),
@@ -164,9 +163,7 @@ async def test_look_and_analyze_of_the_same_photo_agree(api: httpx.AsyncClient) 
     ],
     ids=["empty", "pdf", "text", "truncated-jpeg", "gif", "png-bomb"],
 )
-async def test_non_images_get_a_4xx_json_error(
-    api: httpx.AsyncClient, data: bytes, status: int, code: str
-) -> None:
+async def test_non_images_get_a_4xx_json_error(api: httpx.AsyncClient, data: bytes, status: int, code: str) -> None:
     for path in ("/v1/look", "/v1/analyze"):
         response = await api.post(path, files=upload(data), headers=AUTH)
         assert response.status_code == status, response.text
@@ -211,16 +208,23 @@ async def test_uploads_over_the_cap_get_413(
 # --- overload ---
 
 
-async def test_a_zero_queue_answers_503_with_retry_after(
+async def test_with_a_zero_queue_a_second_analyze_gets_503_at_once(
     make_settings: Callable[..., InferenceSettings], tiny_models: Models
 ) -> None:
-    async with serving(make_settings(max_queue=0), tiny_models) as client:
-        photo = image_bytes(synthetic_artwork(4))
-        for path in ("/v1/look", "/v1/analyze"):
-            response = await client.post(path, files=upload(photo), headers=AUTH)
-            assert response.status_code == 503
-            assert response.json()["error"] == "overloaded"
-            assert int(response.headers["Retry-After"]) >= 1
+    describer = GatedDescriber(tiny_models.describer)
+    models = Models(clip=tiny_models.clip, text=tiny_models.text, describer=describer)
+    photo = image_bytes(synthetic_artwork(4))
+    async with serving(make_settings(max_queue=0, describe_batch_wait_ms=0), models) as client:
+        try:
+            first = asyncio.ensure_future(client.post("/v1/analyze", files=upload(photo), headers=AUTH))
+            await asyncio.to_thread(describer.entered.wait, 30)
+            second = await asyncio.wait_for(client.post("/v1/analyze", files=upload(photo), headers=AUTH), 10)
+            assert second.status_code == 503
+            assert second.json() == {"error": "overloaded", "detail": second.json()["detail"]}
+            assert 1 <= int(second.headers["Retry-After"]) <= 60
+        finally:
+            describer.gate.set()
+        assert (await first).status_code == 200
 
 
 async def test_a_busy_describer_neither_blocks_look_nor_queues_forever(
@@ -243,6 +247,9 @@ async def test_a_busy_describer_neither_blocks_look_nor_queues_forever(
             assert third.json()["error"] == "overloaded"
             assert int(third.headers["Retry-After"]) >= 1
 
+            clip = _pipeline(client).look_batcher  # max_queue=1 holds for CLIP too: let its queue clear
+            while clip.queued or clip.computing:
+                await asyncio.sleep(0.01)
             look = await asyncio.wait_for(client.post("/v1/look", files=upload(photo), headers=AUTH), 30)
             assert look.status_code == 200  # the fast path is not stuck behind the describer
             assert not first.done()
@@ -252,8 +259,12 @@ async def test_a_busy_describer_neither_blocks_look_nor_queues_forever(
         assert (await second).status_code == 200
 
 
+def _pipeline(client: httpx.AsyncClient) -> Pipeline:
+    return client._transport.app.state.pipeline  # type: ignore[attr-defined]
+
+
 def _describe_queue(client: httpx.AsyncClient) -> int:
-    return client._transport.app.state.pipeline.meaning_batcher.queued  # type: ignore[attr-defined]
+    return _pipeline(client).meaning_batcher.queued
 
 
 # --- gallery artworks ---
@@ -269,9 +280,8 @@ async def test_artwork_image_and_metadata(api: httpx.AsyncClient, tiny_gallery: 
         assert image.format == "JPEG"
 
     metadata = (await api.get("/v1/artworks/2", headers=AUTH)).json()
-    assert metadata["artwork_id"] == 2
+    assert metadata == {"artwork_id": 2, **gallery.artworks[2].public()}
     assert metadata["title"] == gallery.artworks[2].title
-    assert "file" not in metadata and "sha256" not in metadata
 
     for path in (
         f"/v1/artworks/{len(gallery)}",
@@ -301,9 +311,7 @@ async def test_over_a_real_socket(
 ) -> None:
     port = _free_port()
     app = create_app(make_settings(max_upload_bytes=256 * 1024), tiny_models)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.ensure_future(server.serve())
     try:
         while not server.started:
@@ -342,10 +350,14 @@ def _mismatched_copy(tiny_gallery: Path, tmp_path: Path) -> Path:
 async def test_a_gallery_of_other_models_fails_the_start(
     make_settings: Callable[..., InferenceSettings], tiny_models: Models, tiny_gallery: Path, tmp_path: Path
 ) -> None:
-    app = create_app(make_settings(gallery_dir=_mismatched_copy(tiny_gallery, tmp_path)), tiny_models)
+    describer = GatedDescriber(tiny_models.describer)  # records load(): the slow model must not be loaded
+    describer.load = lambda: describer.entered.set()  # type: ignore[method-assign]
+    models = Models(clip=tiny_models.clip, text=tiny_models.text, describer=describer)
+    app = create_app(make_settings(gallery_dir=_mismatched_copy(tiny_gallery, tmp_path)), models)
     with pytest.raises(GalleryMismatchError, match="some-other-minilm"):
         async with app.router.lifespan_context(app):
             pass
+    assert not describer.entered.is_set()
 
 
 def test_the_cli_exits_at_start_on_a_gallery_of_other_models(

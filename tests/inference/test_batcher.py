@@ -91,12 +91,33 @@ async def test_full_queue_overloads_immediately_and_frees_up() -> None:
         executor.shutdown()
 
 
-async def test_zero_queue_refuses_everything() -> None:
-    batcher = MicroBatcher("t", lambda items: items, max_batch=1, max_wait_ms=0, max_queue=0)
+async def test_zero_queue_lets_nothing_wait_behind_a_running_batch() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    executor = ThreadPoolExecutor(1)
+    batcher = MicroBatcher("t", recorder, max_batch=3, max_wait_ms=20, max_queue=0, executor=executor)
     batcher.start()
     try:
-        with pytest.raises(Overloaded):
-            await batcher.submit(1)
+        # An idle batcher still gathers a batch: a burst that fits into it is not "waiting".
+        burst = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+        await asyncio.to_thread(recorder.entered.wait, 5)
+        with pytest.raises(Overloaded):  # the batch is computing: nothing may queue behind it
+            await batcher.submit(9)
+        recorder.release.set()
+        assert await asyncio.gather(*burst) == [0, 10, 20]
+        assert recorder.batches == [[0, 1, 2]]
+    finally:
+        recorder.release.set()
+        await batcher.stop()
+        executor.shutdown()
+
+
+async def test_a_burst_larger_than_the_queue_is_batched_not_refused() -> None:
+    recorder = Recorder()
+    batcher = MicroBatcher("t", recorder, max_batch=8, max_wait_ms=50, max_queue=1)
+    batcher.start()
+    try:
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(8))) == [i * 10 for i in range(8)]
     finally:
         await batcher.stop()
 
@@ -104,9 +125,7 @@ async def test_zero_queue_refuses_everything() -> None:
 async def test_cancelled_callers_are_skipped() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    batcher = MicroBatcher(
-        "t", recorder, max_batch=1, max_wait_ms=0, max_queue=10, executor=ThreadPoolExecutor(1)
-    )
+    batcher = MicroBatcher("t", recorder, max_batch=1, max_wait_ms=0, max_queue=10, executor=ThreadPoolExecutor(1))
     batcher.start()
     try:
         first = asyncio.ensure_future(batcher.submit(1))
@@ -126,9 +145,7 @@ async def test_cancelled_callers_are_skipped() -> None:
 async def test_stop_fails_waiting_callers_and_refuses_new_ones() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    batcher = MicroBatcher(
-        "t", recorder, max_batch=1, max_wait_ms=0, max_queue=10, executor=ThreadPoolExecutor(1)
-    )
+    batcher = MicroBatcher("t", recorder, max_batch=1, max_wait_ms=0, max_queue=10, executor=ThreadPoolExecutor(1))
     batcher.start()
     running = asyncio.ensure_future(batcher.submit(1))
     await asyncio.to_thread(recorder.entered.wait, 5)
