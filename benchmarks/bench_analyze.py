@@ -14,6 +14,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,10 @@ def big_gallery(workdir: Path, settings: dict[str, object], size: int) -> Path:
     images, metadata, _ = photo_folder(workdir, 24)
     small = workdir / "small-gallery"
     models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
-    if not (small / "manifest.json").is_file():
+    manifest = small / "manifest.json"
+    if manifest.is_file() and Gallery.load(small).manifest.models.normalised() != models.identity().normalised():
+        shutil.rmtree(small)  # built by other models (or an older naming): rebuild
+    if not manifest.is_file():
         files = sorted(images.glob("*.jpg"))[:24]
         subset = workdir / "subset"
         subset.mkdir(exist_ok=True)
@@ -132,6 +136,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
+            if service.poll() is not None:
+                raise SystemExit(f"service exited; see {args.workdir / 'service.log'}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
