@@ -104,7 +104,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         """The fast path: decode, CLIP and FAISS only."""
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
-        found = await _guard(pipeline.look(decoded.image, k or settings.top_k))
+        found = await _guard(pipeline.look(decoded.image, k or settings.top_k, decoded.sha256))
         timings = {"decode": decoded.decode_ms, "clip": found.clip_ms, "search": found.search_ms}
         return {
             "image_sha256": decoded.sha256,
@@ -119,7 +119,9 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
         count = k or settings.top_k
-        found, meant = await _guard(_both(pipeline.look(decoded.image, count), pipeline.meaning(decoded.image, count)))
+        found, meant = await _guard(
+            _both(pipeline.look(decoded.image, count, decoded.sha256), pipeline.meaning(decoded.image, count))
+        )
         timings = {
             "decode": decoded.decode_ms,
             "clip": found.clip_ms,

@@ -21,6 +21,8 @@ from inference.images import decode_image, sha256_hex
 from inference.models import Models
 from inference.settings import InferenceSettings
 
+LOOK_REUSE_SECONDS = 30.0
+
 
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
@@ -59,6 +61,7 @@ class Pipeline:
         self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
         self._clip_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip")
         self._describe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe")
+        self._looks: dict[tuple[str, int], asyncio.Future[LookResult]] = {}
         self.look_batcher: MicroBatcher[tuple[Image.Image, int], LookResult] = MicroBatcher(
             "clip",
             self._look_batch,
@@ -90,8 +93,25 @@ class Pipeline:
         """Hash and decode in the decode pool (a 20 MB JPEG takes long enough to stall the loop)."""
         return await asyncio.get_running_loop().run_in_executor(self._decode_pool, self._decode, data)
 
-    async def look(self, image: Image.Image, k: int) -> LookResult:
-        return await self.look_batcher.submit((image, k))
+    async def look(self, image: Image.Image, k: int, digest: str | None = None) -> LookResult:
+        """CLIP + FAISS. The bot asks /v1/look and /v1/analyze for the same photo at once: with the photo's
+        digest, concurrent and recent identical requests share one CLIP pass instead of paying for two."""
+        if digest is None:
+            return await self.look_batcher.submit((image, k))
+        key = (digest, k)
+        shared = self._looks.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self.look_batcher.submit((image, k)))
+            self._looks[key] = shared
+            shared.add_done_callback(lambda done: self._forget_look(key, done))
+        # shield: one caller hanging up must not cancel the pass the other caller is waiting for
+        return await asyncio.shield(shared)
+
+    def _forget_look(self, key: tuple[str, int], done: asyncio.Future[LookResult]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._looks.pop(key, None)
+        else:
+            asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, self._looks.pop, key, None)
 
     async def meaning(self, image: Image.Image, k: int) -> MeaningResult:
         return await self.meaning_batcher.submit((image, k))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -404,3 +405,42 @@ def test_cli_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.delenv("INFERENCE_TOKEN")
     with pytest.raises(SystemExit, match="INFERENCE_TOKEN|token"):
         settings_from(parse_args(["--gallery", str(tmp_path)]))
+
+
+class CountingClip:
+    """Counts CLIP image passes, so a test can see work the service did twice."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name, self.weights, self.dim = inner.name, inner.weights, inner.dim
+        self.images_embedded = 0
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def embed_images(self, images: list[Any]) -> Any:
+        self.images_embedded += len(images)
+        return self.inner.embed_images(images)
+
+    def embed_texts(self, texts: list[str]) -> Any:
+        return self.inner.embed_texts(texts)
+
+
+async def test_look_and_analyze_of_one_photo_share_one_clip_pass(
+    make_settings: Any, tiny_models: Models, gallery_source: tuple[Path, Path]
+) -> None:
+    clip = CountingClip(tiny_models.clip)
+    models = Models(clip=clip, text=tiny_models.text, describer=tiny_models.describer)
+    images, _ = gallery_source
+    photo = (images / "work_004.jpg").read_bytes()
+    async with serving(make_settings(), models) as client:
+        files = {"image": ("p.jpg", photo, "image/jpeg")}
+        look, full = await asyncio.gather(
+            client.post("/v1/look", files=files, headers=AUTH), client.post("/v1/analyze", files=files, headers=AUTH)
+        )
+        assert look.status_code == full.status_code == 200
+        assert look.json()["recommendations"]["by_look"] == full.json()["recommendations"]["by_look"]
+        assert clip.images_embedded == 1
+        other = (images / "work_005.jpg").read_bytes()
+        assert (await client.post("/v1/look", files={"image": ("o.jpg", other, "image/jpeg")}, headers=AUTH)).is_success
+        assert clip.images_embedded == 2
