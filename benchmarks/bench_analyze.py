@@ -86,13 +86,20 @@ def phone_photos(count: int) -> list[bytes]:
     return photos
 
 
+def unique(photo: bytes, n: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo)).save(buffer, "JPEG", quality=88, comment=f"request {n}".encode())
+    return buffer.getvalue()
+
+
 async def measure(url: str, photos: list[bytes], requests: int) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     look_ms, full_ms = [], []
     stages: dict[str, list[float]] = {}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
         for i in range(requests + 2):
-            photo = photos[i % len(photos)]
+            # a distinct file each time (same pixels, another JPEG comment): no request reuses an earlier result
+            photo = unique(photos[i % len(photos)], i)
             started = time.perf_counter()
 
             async def call(path: str, photo: bytes = photo, started: float = started) -> tuple[dict, float]:
