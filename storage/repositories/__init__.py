@@ -1,13 +1,30 @@
 """Repositories: all SQL of the bot, one class per aggregate, reached through the `Repo` facade."""
 
-from storage.repositories.analyses import SIDES, AnalysesRepository, AnalysisView, ShownSet, Side
+from storage.repositories.analyses import SIDES, AnalysesRepository, AnalysisView, Mode, ShownSet, Side
+from storage.repositories.arena import ArenaRepository, InterleavedRecord
 from storage.repositories.artworks import ArtworkRecord, ArtworksRepository
+from storage.repositories.daily import DailyRepository, DailySubscription, next_run
+from storage.repositories.history import HistoryRepository, LikeEntry, VoteEntry
 from storage.repositories.likes import LIKE_VALUES, LikesRepository
 from storage.repositories.repo import Repo
-from storage.repositories.users import UserRow, UsersRepository
+from storage.repositories.suggestions import SuggestionKind, SuggestionsRepository, SuggestionView
+from storage.repositories.users import ForgottenUser, UserRow, UsersRepository
 from storage.repositories.votes import CHOICES, Choice, VotesRepository
 
 __all__ = [
+    "ArenaRepository",
+    "DailyRepository",
+    "DailySubscription",
+    "ForgottenUser",
+    "HistoryRepository",
+    "InterleavedRecord",
+    "LikeEntry",
+    "Mode",
+    "SuggestionKind",
+    "SuggestionView",
+    "SuggestionsRepository",
+    "VoteEntry",
+    "next_run",
     "CHOICES",
     "LIKE_VALUES",
     "SIDES",

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from storage.db import Connection
 
 Side = Literal["left", "right"]
+Mode = Literal["sides", "interleaved"]
 SIDES: frozenset[str] = frozenset({"left", "right"})
 
 
@@ -32,6 +33,7 @@ class AnalysisView:
     latency_ms: int
     from_cache: bool
     sets: tuple[ShownSet, ...] = field(default_factory=tuple)
+    mode: Mode = "sides"
 
     def side(self, side: Side) -> ShownSet | None:
         return next((s for s in self.sets if s.side == side), None)
@@ -55,16 +57,22 @@ class AnalysesRepository:
         latency_ms: int,
         from_cache: bool,
         sets: Sequence[ShownSet],
+        mode: Mode = "sides",
+        display_ids: Sequence[int] | None = None,
     ) -> int:
-        """Insert the analysis and its shown sets; returns the new id. Call it inside a transaction."""
+        """Insert the analysis and its shown sets; returns the new id. Call it inside a transaction.
+
+        In `interleaved` mode the sets are the two teams of one merged set and `display_ids` its shown order.
+        """
         for shown in sets:
             if shown.side not in SIDES:
                 raise ValueError(f"side must be 'left' or 'right', not {shown.side!r}")
         # jsonb goes in as text and is cast in SQL, so this works whatever codecs the connection has.
         analysis_id: int = await self._conn.fetchval(
             """
-            INSERT INTO analyses (user_id, image_sha256, description, model_versions, latency_ms, from_cache)
-            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)
+            INSERT INTO analyses
+                   (user_id, image_sha256, description, model_versions, latency_ms, from_cache, mode, display_ids)
+            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8)
             RETURNING id
             """,
             user_id,
@@ -73,6 +81,8 @@ class AnalysesRepository:
             json.dumps(model_versions, ensure_ascii=False),
             latency_ms,
             from_cache,
+            mode,
+            None if display_ids is None else list(display_ids),
         )
         if sets:
             await self._conn.executemany(
@@ -87,7 +97,7 @@ class AnalysesRepository:
         rows = await self._conn.fetch(
             """
             SELECT a.id, a.user_id, a.created_at, a.image_sha256, a.description,
-                   a.model_versions::text AS model_versions, a.latency_ms, a.from_cache,
+                   a.model_versions::text AS model_versions, a.latency_ms, a.from_cache, a.mode,
                    s.recommender, s.side, s.artwork_ids
               FROM analyses a
               LEFT JOIN shown_sets s ON s.analysis_id = a.id
@@ -115,4 +125,5 @@ class AnalysesRepository:
             latency_ms=first["latency_ms"],
             from_cache=first["from_cache"],
             sets=sets,
+            mode=first["mode"],
         )

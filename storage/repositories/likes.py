@@ -11,10 +11,17 @@ class LikesRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def set(self, user_id: int, artwork_id: int, value: int, analysis_id: int | None = None) -> bool:
+    async def set(
+        self,
+        user_id: int,
+        artwork_id: int,
+        value: int,
+        analysis_id: int | None = None,
+        suggestion_id: int | None = None,
+    ) -> bool:
         """Like (1), dislike (-1) or undo (0); False when nothing changed (same mark again, nothing to undo).
 
-        `analysis_id` records where the work was marked; it must be one of this user's analyses.
+        `analysis_id` or `suggestion_id` records where the work was marked; it must be this user's own.
         """
         if value not in LIKE_VALUES:
             raise ValueError(f"value must be 1, -1 or 0, not {value!r}")
@@ -25,9 +32,10 @@ class LikesRepository:
             return bool(deleted)
         changed = await self._conn.fetchval(
             """
-            INSERT INTO likes (user_id, artwork_id, value, analysis_id) VALUES ($1, $2, $3, $4)
+            INSERT INTO likes (user_id, artwork_id, value, analysis_id, suggestion_id) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (user_id, artwork_id) DO UPDATE
-               SET value = EXCLUDED.value, analysis_id = EXCLUDED.analysis_id, updated_at = now()
+               SET value = EXCLUDED.value, analysis_id = EXCLUDED.analysis_id,
+                   suggestion_id = EXCLUDED.suggestion_id, updated_at = now()
              WHERE likes.value IS DISTINCT FROM EXCLUDED.value
             RETURNING true
             """,
@@ -35,6 +43,7 @@ class LikesRepository:
             artwork_id,
             value,
             analysis_id,
+            suggestion_id,
         )
         return bool(changed)
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from storage.db import Connection
 from storage.repositories.analyses import AnalysesRepository
+from storage.repositories.arena import ArenaRepository
 from storage.repositories.artworks import ArtworksRepository
+from storage.repositories.daily import DailyRepository
+from storage.repositories.history import HistoryRepository
 from storage.repositories.likes import LikesRepository
 from storage.repositories.stats import fetch_stats
+from storage.repositories.suggestions import SuggestionsRepository
 from storage.repositories.users import UsersRepository
 from storage.repositories.votes import VotesRepository
 
@@ -32,7 +36,11 @@ class Repo:
         self.analyses = AnalysesRepository(conn)
         self.votes = VotesRepository(conn)
         self.likes = LikesRepository(conn)
+        self.suggestions = SuggestionsRepository(conn)
+        self.history = HistoryRepository(conn)
+        self.daily = DailyRepository(conn)
+        self.arena = ArenaRepository(conn)
 
     async def stats(self) -> dict[str, int]:
-        """{'users': n, 'analyses': n, 'votes': n, 'likes': n} for the admin stats line."""
+        """Totals for the admin /stats message."""
         return await fetch_stats(self.conn)

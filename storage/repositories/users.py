@@ -26,6 +26,20 @@ class UserRow:
         return self.language or self.language_code
 
 
+@dataclass(frozen=True)
+class ForgottenUser:
+    """What /forget deleted, and the ids the caller must also purge from Redis."""
+
+    analyses: int
+    votes: int
+    likes: int
+    suggestions: int
+    daily: bool
+    analysis_ids: tuple[int, ...]
+    suggestion_ids: tuple[int, ...]
+    image_sha256s: tuple[str, ...]
+
+
 def _row(record: asyncpg.Record) -> UserRow:
     return UserRow(**dict(record))
 
@@ -69,8 +83,39 @@ class UsersRepository:
         return None if record is None else _row(record)
 
     async def delete(self, telegram_id: int) -> bool:
-        """Delete the user and, by cascade, their analyses, votes and likes; False if no such user."""
+        """Delete the user and, by cascade, everything they own; False if no such user."""
         deleted = await self._conn.fetchval(
             "DELETE FROM users WHERE telegram_id = $1 RETURNING telegram_id", telegram_id
         )
         return deleted is not None
+
+    async def forget(self, telegram_id: int) -> ForgottenUser | None:
+        """Delete everything of this user (cascades) and say what went; None if we never knew them.
+
+        Call it in a transaction: the counts and the delete must see the same rows.
+        """
+        row = await self._conn.fetchrow(
+            """
+            SELECT (SELECT array_agg(id) FROM analyses WHERE user_id = $1) AS analysis_ids,
+                   (SELECT array_agg(DISTINCT image_sha256) FROM analyses WHERE user_id = $1) AS shas,
+                   (SELECT array_agg(id) FROM suggestions WHERE user_id = $1) AS suggestion_ids,
+                   (SELECT count(*) FROM votes WHERE user_id = $1) AS votes,
+                   (SELECT count(*) FROM likes WHERE user_id = $1) AS likes,
+                   EXISTS (SELECT 1 FROM daily_subscriptions WHERE user_id = $1) AS daily
+            """,
+            telegram_id,
+        )
+        if not await self.delete(telegram_id):
+            return None
+        analysis_ids = tuple(row["analysis_ids"] or ())
+        suggestion_ids = tuple(row["suggestion_ids"] or ())
+        return ForgottenUser(
+            analyses=len(analysis_ids),
+            votes=int(row["votes"]),
+            likes=int(row["likes"]),
+            suggestions=len(suggestion_ids),
+            daily=bool(row["daily"]),
+            analysis_ids=analysis_ids,
+            suggestion_ids=suggestion_ids,
+            image_sha256s=tuple(row["shas"] or ()),
+        )
