@@ -123,6 +123,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Something went wrong on my side. Please try again.",
         "ru": "Что-то пошло не так с моей стороны. Попробуйте ещё раз.",
     },
+    # --- personal suggestions: /foryou, onboarding ---
+    # --- daily pick: /daily ---
+    # --- privacy: /forget ---
+    # --- admins: /stats ---
 }
 
 

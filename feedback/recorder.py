@@ -1,8 +1,11 @@
 """Writes votes and likes so that none is lost: Postgres when it is up, a durable Redis outbox when it is not.
 
-Ownership is checked before anything is written: a vote or like counts only for an analysis that was shown to
-the same user, and a like only for a work that was in one of its sets. The check reads a short-lived Redis
-record first (so it works while Postgres restarts) and falls back to Postgres.
+Ownership is checked before anything is written: a vote or like counts only for an analysis (or personal
+suggestion) that was shown to the same user, and a like only for a work that was in it. The check reads a
+short-lived Redis record first (so it works while Postgres restarts) and falls back to Postgres.
+
+`forget` is the other direction: it deletes a user's data everywhere it lives (Postgres, the outbox, the
+ownership records), so nothing of theirs can come back.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from storage.cache import FeedbackOutbox, ShownAnalysisRegistry
-from storage.repositories import Repo
+from storage.repositories import ForgottenUser, Repo
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class ShownAnalysis:
     analysis_id: int
     user_id: int
     sets: dict[str, list[int]]
+    mode: str = "sides"  # "interleaved": one merged set, credited from likes, no vote
 
     @property
     def artwork_ids(self) -> set[int]:
@@ -51,13 +55,24 @@ class ShownAnalysis:
 
 
 class FeedbackRecorder:
-    def __init__(self, pool: asyncpg.Pool, outbox: FeedbackOutbox, shown: ShownAnalysisRegistry) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        outbox: FeedbackOutbox,
+        shown: ShownAnalysisRegistry,
+        suggested: ShownAnalysisRegistry | None = None,
+    ) -> None:
         self._pool = pool
         self._outbox = outbox
         self._shown = shown
+        self._suggested = suggested
 
     async def remember_shown(self, analysis: ShownAnalysis) -> None:
-        await self._shown.remember(analysis.analysis_id, analysis.user_id, analysis.sets)
+        await self._shown.remember(analysis.analysis_id, analysis.user_id, analysis.sets, analysis.mode)
+
+    async def remember_suggestion(self, suggestion_id: int, user_id: int, artwork_ids: list[int]) -> None:
+        if self._suggested is not None:
+            await self._suggested.remember(suggestion_id, user_id, {"items": artwork_ids})
 
     async def shown_to(self, analysis_id: int, user_id: int) -> ShownAnalysis | None:
         """The analysis if it was shown to this user, else None (forged or someone else's button)."""
@@ -65,15 +80,31 @@ class FeedbackRecorder:
         if record is not None:
             if int(record["user_id"]) != user_id:
                 return None
-            return ShownAnalysis(analysis_id, user_id, {k: list(v) for k, v in record["sets"].items()})
+            sets = {k: list(v) for k, v in record["sets"].items()}
+            return ShownAnalysis(analysis_id, user_id, sets, str(record.get("mode", "sides")))
         async with self._pool.acquire(timeout=5) as conn:
             view = await Repo(conn).analyses.get_for_user(analysis_id, user_id)
         if view is None:
             return None
-        return ShownAnalysis(analysis_id, user_id, {s.side: list(s.artwork_ids) for s in view.sets})
+        return ShownAnalysis(analysis_id, user_id, {s.side: list(s.artwork_ids) for s in view.sets}, view.mode)
+
+    async def suggested_to(self, suggestion_id: int, user_id: int) -> set[int] | None:
+        """The works of this suggestion if it was sent to this user, else None."""
+        if self._suggested is not None:
+            record = await self._suggested.get(suggestion_id)
+            if record is not None:
+                if int(record["user_id"]) != user_id:
+                    return None
+                return {int(i) for ids in record["sets"].values() for i in ids}
+        async with self._pool.acquire(timeout=5) as conn:
+            view = await Repo(conn).suggestions.get_for_user(suggestion_id, user_id)
+        return None if view is None else set(view.artwork_ids)
 
     async def vote(self, user_id: int, analysis_id: int, choice: str) -> Outcome:
-        if choice not in VOTE_CHOICES or await self.shown_to(analysis_id, user_id) is None:
+        if choice not in VOTE_CHOICES:
+            return Outcome.REFUSED
+        shown = await self.shown_to(analysis_id, user_id)
+        if shown is None or shown.mode != "sides":  # an interleaved set is credited from likes, not votes
             return Outcome.REFUSED
         event = {"kind": "vote", "user_id": user_id, "analysis_id": analysis_id, "choice": choice}
         return await self._write_or_queue(event)
@@ -92,6 +123,36 @@ class FeedbackRecorder:
             "value": value,
         }
         return await self._write_or_queue(event)
+
+    async def like_suggestion(self, user_id: int, suggestion_id: int, artwork_id: int, value: int) -> Outcome:
+        if value not in LIKE_VALUES:
+            return Outcome.REFUSED
+        works = await self.suggested_to(suggestion_id, user_id)
+        if works is None or artwork_id not in works:
+            return Outcome.REFUSED
+        event = {
+            "kind": "like",
+            "user_id": user_id,
+            "analysis_id": None,
+            "suggestion_id": suggestion_id,
+            "artwork_id": artwork_id,
+            "value": value,
+        }
+        return await self._write_or_queue(event)
+
+    async def forget(self, user_id: int) -> ForgottenUser | None:
+        """Delete the user's rows in one transaction, then their queued events and ownership records.
+
+        Raises a DATABASE_DOWN error when Postgres is unreachable: then nothing at all was deleted.
+        """
+        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
+            forgotten = await Repo(conn).users.forget(user_id)
+        await self._outbox.discard(lambda event: event.get("user_id") == user_id)
+        if forgotten is not None:
+            await self._shown.forget(forgotten.analysis_ids)
+            if self._suggested is not None:
+                await self._suggested.forget(forgotten.suggestion_ids)
+        return forgotten
 
     async def current_likes(self, user_id: int, artwork_ids: set[int]) -> dict[int, int]:
         """Marks to draw on the buttons; an empty answer while the database is down is acceptable."""
@@ -134,5 +195,9 @@ class FeedbackRecorder:
             if event["kind"] == "vote":
                 return await repo.votes.upsert(event["user_id"], event["analysis_id"], event["choice"])
             return await repo.likes.set(
-                event["user_id"], event["artwork_id"], event["value"], event["analysis_id"]
+                event["user_id"],
+                event["artwork_id"],
+                event["value"],
+                event.get("analysis_id"),
+                event.get("suggestion_id"),
             )

@@ -10,6 +10,7 @@ everything behind it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -99,6 +100,33 @@ class FeedbackOutbox:
             moved += 1
         return moved
 
+    async def discard(self, matches: Callable[[dict[str, Any]], bool], *, wait_s: float = 10.0) -> int:
+        """Remove queued and dead-lettered events that `matches` (e.g. those of a user who asked to be
+        forgotten, so a replay cannot bring their data back). Holds the drain lock, so replay order is kept;
+        events pushed meanwhile stay queued. Returns how many were removed."""
+        token = secrets.token_hex(16)
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not await self._redis.set(self._lock, token, nx=True, px=self._lock_ms):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the outbox is being drained; try again")
+            await asyncio.sleep(0.05)
+        try:
+            removed = 0
+            for name in (self._queue, self._dead):
+                raws = await self._redis.lrange(name, 0, -1)
+                keep = [raw for raw in raws if not _matching(raw, matches)]
+                if len(keep) == len(raws):
+                    continue
+                removed += len(raws) - len(keep)
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.ltrim(name, len(raws), -1)  # drop what we read; anything pushed since stays
+                    if keep:
+                        pipe.lpush(name, *reversed(keep))
+                    await pipe.execute()
+            return removed
+        finally:
+            await self._release_script(keys=[self._lock], args=[token])
+
     async def drain(self, handler: Handler, *, limit: int | None = None) -> int:
         """Hand queued events to `handler` oldest first; returns how many it accepted.
 
@@ -150,6 +178,11 @@ class FeedbackOutbox:
             args=[raw, token, self._lock_ms, "1" if dead else "0", self._dead_cap],
         )
         return int(result)
+
+
+def _matching(raw: bytes | str, matches: Callable[[dict[str, Any]], bool]) -> bool:
+    event = _decode_event(raw)
+    return event is not None and bool(matches(event))
 
 
 def _decode_event(raw: bytes | str) -> dict[str, Any] | None:

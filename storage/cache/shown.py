@@ -1,4 +1,5 @@
-"""Which analysis was shown to whom, in Redis, so button ownership can be checked while Postgres restarts."""
+"""Which analysis (or suggestion) was shown to whom, in Redis, so button ownership can be checked while Postgres
+restarts. One registry per kind of thing shown: `namespace` keeps analysis and suggestion ids apart."""
 
 from __future__ import annotations
 
@@ -12,22 +13,28 @@ from storage.cache.keys import DEFAULT_PREFIX, dumps, key, loads
 
 
 class ShownAnalysisRegistry:
-    def __init__(self, redis: Redis, ttl_seconds: int, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, redis: Redis, ttl_seconds: int, *, prefix: str = DEFAULT_PREFIX, namespace: str = "shown"
+    ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self._redis = redis
         self._ttl = int(ttl_seconds)
         self._prefix = prefix
+        self._namespace = namespace
 
     def _key(self, analysis_id: int) -> str:
-        return key(self._prefix, "shown", int(analysis_id))
+        return key(self._prefix, self._namespace, int(analysis_id))
 
-    async def remember(self, analysis_id: int, user_id: int, sets: Mapping[str, Sequence[int]]) -> None:
+    async def remember(
+        self, analysis_id: int, user_id: int, sets: Mapping[str, Sequence[int]], mode: str = "sides"
+    ) -> None:
         """Record the owner and the works per side, e.g. {'left': [3, 1], 'right': [7, 9]}, for the TTL."""
         record = {
             "analysis_id": int(analysis_id),
             "user_id": int(user_id),
             "sets": {side: [int(i) for i in ids] for side, ids in sets.items()},
+            "mode": mode,
         }
         await self._redis.set(self._key(analysis_id), dumps(record), ex=self._ttl)
 
@@ -47,3 +54,8 @@ class ShownAnalysisRegistry:
         ):
             return None
         return record
+
+    async def forget(self, ids: Sequence[int]) -> None:
+        """Drop records (a user asked to be forgotten: their old buttons must stop working at once)."""
+        if ids:
+            await self._redis.delete(*(self._key(i) for i in ids))

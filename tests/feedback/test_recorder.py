@@ -96,3 +96,71 @@ async def test_ownership_falls_back_to_postgres_when_redis_forgot(
     assert await recorder.vote(owner, shown.analysis_id, "left") is Outcome.UNCHANGED
     assert await recorder.like(owner, shown.analysis_id, 2, -1) is Outcome.SAVED
     assert await recorder.current_likes(owner, shown.artwork_ids) == {2: -1}
+
+
+async def test_likes_on_a_suggestion_are_checked_and_survive_an_outage(
+    pool: asyncpg.Pool, dead_pool: asyncpg.Pool, redis: Redis, key_prefix: str, new_id: Any
+) -> None:
+    outbox = FeedbackOutbox(redis, prefix=key_prefix)
+    shown = ShownAnalysisRegistry(redis, 3600, prefix=key_prefix)
+    suggested = ShownAnalysisRegistry(redis, 3600, prefix=key_prefix, namespace="suggested")
+    owner, stranger = new_id(), new_id()
+    await shown_analysis(pool, owner)  # creates works 1..6
+    async with pool.acquire() as conn:
+        await Repo(conn).users.touch(stranger, "en")
+        suggestion_id = await Repo(conn).suggestions.create(owner, "foryou", [2, 4])
+    online = FeedbackRecorder(pool, outbox, shown, suggested)
+    await online.remember_suggestion(suggestion_id, owner, [2, 4])
+    during_outage = FeedbackRecorder(dead_pool, outbox, shown, suggested)
+
+    assert await during_outage.like_suggestion(stranger, suggestion_id, 2, 1) is Outcome.REFUSED
+    assert await during_outage.like_suggestion(owner, suggestion_id, 3, 1) is Outcome.REFUSED  # not suggested
+    assert await during_outage.like_suggestion(owner, suggestion_id, 4, 1) is Outcome.QUEUED
+    assert await online.flush_outbox() == 1
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT value, suggestion_id FROM likes WHERE user_id = $1", owner)
+    assert (row["value"], row["suggestion_id"]) == (1, suggestion_id)
+    # Redis forgot it: Postgres still knows whose it is
+    await suggested.forget([suggestion_id])
+    assert await online.like_suggestion(owner, suggestion_id, 2, -1) is Outcome.SAVED
+    assert await online.like_suggestion(stranger, suggestion_id, 2, -1) is Outcome.REFUSED
+
+
+async def test_an_interleaved_set_takes_likes_but_no_vote(pool: asyncpg.Pool, parts: Any, new_id: Any) -> None:
+    outbox, shown_registry = parts
+    user = new_id()
+    shown = await shown_analysis(pool, user)
+    interleaved = ShownAnalysis(shown.analysis_id, user, shown.sets, mode="interleaved")
+    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    await recorder.remember_shown(interleaved)
+    assert await recorder.vote(user, shown.analysis_id, "left") is Outcome.REFUSED
+    assert await recorder.like(user, shown.analysis_id, 1, 1) is Outcome.SAVED
+
+
+async def test_forget_deletes_the_users_rows_queue_and_buttons(
+    pool: asyncpg.Pool, dead_pool: asyncpg.Pool, parts: Any, new_id: Any
+) -> None:
+    outbox, shown_registry = parts
+    user, other = new_id(), new_id()
+    shown = await shown_analysis(pool, user)
+    others = await shown_analysis(pool, other)
+    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    for analysis in (shown, others):
+        await recorder.remember_shown(analysis)
+    assert await recorder.like(user, shown.analysis_id, 1, 1) is Outcome.SAVED
+    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+    assert await during_outage.vote(user, shown.analysis_id, "left") is Outcome.QUEUED
+    assert await during_outage.vote(other, others.analysis_id, "right") is Outcome.QUEUED
+
+    with pytest.raises(OSError):  # database down: nothing is deleted, and the user is told to retry
+        await during_outage.forget(user)
+    assert await outbox.size() == 2
+
+    forgotten = await recorder.forget(user)
+    assert forgotten is not None and (forgotten.analyses, forgotten.likes) == (1, 1)
+    assert await outbox.size() == 1  # only the other user's vote is left to replay
+    assert await recorder.vote(user, shown.analysis_id, "left") is Outcome.REFUSED  # old buttons are dead
+    assert await recorder.flush_outbox() == 1
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM analyses WHERE user_id = $1", user) == 0
+        assert await conn.fetchval("SELECT choice FROM votes WHERE user_id = $1", other) == "right"

@@ -73,12 +73,16 @@ async def test_shown_registry_round_trip(any_redis: Redis, key_prefix: str) -> N
     registry = ShownAnalysisRegistry(any_redis, ttl_seconds=3600, prefix=key_prefix)
     assert await registry.get(5) is None
     await registry.remember(5, 1001, {"left": [3, 1, 2], "right": (9, 8)})
+    ttl = await any_redis.ttl(f"{key_prefix}:shown:5")
     assert await registry.get(5) == {
         "analysis_id": 5,
         "user_id": 1001,
         "sets": {"left": [3, 1, 2], "right": [9, 8]},
+        "mode": "sides",
     }
-    assert 3590 <= await any_redis.ttl(f"{key_prefix}:shown:5") <= 3600
+    await registry.forget([5])
+    assert await registry.get(5) is None
+    assert 3590 <= ttl <= 3600
     await any_redis.set(f"{key_prefix}:shown:6", "[1, 2]")
     assert await registry.get(6) is None  # unexpected shape: treated as unknown
 

@@ -18,9 +18,7 @@ def _vote(n: int) -> dict[str, Any]:
     return {"kind": "vote", "user_id": 1, "analysis_id": n, "choice": "left"}
 
 
-async def test_event_survives_a_failing_handler_and_is_delivered_next_time(
-    redis: Redis, key_prefix: str
-) -> None:
+async def test_event_survives_a_failing_handler_and_is_delivered_next_time(redis: Redis, key_prefix: str) -> None:
     outbox = FeedbackOutbox(redis, prefix=key_prefix)
     await outbox.push(_vote(1))
     assert await outbox.push(_vote(2)) == 2
@@ -45,9 +43,7 @@ async def test_event_survives_a_failing_handler_and_is_delivered_next_time(
     assert await outbox.drain(database_up) == 0
 
 
-async def test_failure_midway_keeps_the_failed_event_and_everything_after_it(
-    redis: Redis, key_prefix: str
-) -> None:
+async def test_failure_midway_keeps_the_failed_event_and_everything_after_it(redis: Redis, key_prefix: str) -> None:
     outbox = FeedbackOutbox(redis, prefix=key_prefix)
     for n in range(1, 4):
         await outbox.push(_vote(n))
@@ -149,3 +145,30 @@ async def test_drain_limit_and_a_decoding_client(redis_url: str, key_prefix: str
         assert seen == [0, 1, 2]
     finally:
         await client.aclose()
+
+
+async def test_discard_removes_one_users_events_and_keeps_the_order_of_the_rest(redis: Redis, key_prefix: str) -> None:
+    outbox = FeedbackOutbox(redis, prefix=key_prefix)
+    events = [
+        {"kind": "vote", "user_id": user, "analysis_id": n, "choice": "left"} for n, user in enumerate([1, 2, 1, 3])
+    ]
+    for event in events:
+        await outbox.push(event)
+
+    async def refuse_first_then_go_down(event: dict[str, Any]) -> None:
+        if event["analysis_id"] == 0:
+            raise ValueError("a permanent failure: dead-lettered")
+        raise ConnectionRefusedError("Postgres went away")
+
+    with pytest.raises(ConnectionRefusedError):
+        await outbox.drain(refuse_first_then_go_down)
+    assert len(await outbox.dead_letters()) == 1 and await outbox.size() == 3
+    assert await outbox.discard(lambda event: event["user_id"] == 1) == 2
+    assert await outbox.dead_letters() == []
+    delivered: list[dict[str, Any]] = []
+
+    async def record(event: dict[str, Any]) -> None:
+        delivered.append(event)
+
+    await outbox.drain(record)
+    assert delivered == [events[1], events[3]]
