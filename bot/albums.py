@@ -45,8 +45,12 @@ async def send_set(
     hits: Sequence[dict[str, Any]],
     known_file_ids: dict[int, str],
     inference: InferenceClient,
+    captions: Sequence[str] | None = None,
 ) -> dict[int, str]:
-    """Send one set as an album; return the file_ids Telegram assigned to images uploaded this time."""
+    """Send one set as an album; return the file_ids Telegram assigned to images uploaded this time.
+
+    Captions default to `A1 · title — artist, year`; personal sets pass their own (with the "because" line).
+    """
     missing = [int(h["artwork_id"]) for h in hits if int(h["artwork_id"]) not in known_file_ids]
     downloaded = await asyncio.gather(*(inference.artwork_image(artwork_id) for artwork_id in missing))
     fresh = dict(zip(missing, downloaded, strict=True))
@@ -56,7 +60,8 @@ async def send_set(
         source: str | BufferedInputFile = known_file_ids.get(artwork_id) or BufferedInputFile(
             fresh[artwork_id], filename=f"artwork-{artwork_id}.jpg"
         )
-        media.append(InputMediaPhoto(media=source, caption=caption_for(label, position, hit)))
+        caption = captions[position - 1] if captions is not None else caption_for(label, position, hit)
+        media.append(InputMediaPhoto(media=source, caption=caption[:CAPTION_LIMIT]))
     if len(media) == 1:
         message = await bot.send_photo(chat_id, media[0].media, caption=media[0].caption)
         messages = [message]

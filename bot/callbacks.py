@@ -25,3 +25,23 @@ class LikeCallback(CallbackData, prefix="l"):
 
 class LanguageCallback(CallbackData, prefix="lang"):
     code: Literal["en", "ru"]
+
+
+class SuggestionLikeCallback(CallbackData, prefix="s"):
+    """A like on a personal suggestion (/foryou, onboarding, daily pick); `value` as in LikeCallback."""
+
+    suggestion_id: int
+    artwork_id: int
+    value: int = Field(ge=-1, le=1)
+
+
+class ForYouCallback(CallbackData, prefix="fy"):
+    """"More for you" under a personal set (after onboarding: "show my picks")."""
+
+    suggestion_id: int
+
+
+class ForgetCallback(CallbackData, prefix="forget"):
+    """Confirms or cancels /forget. It names no user on purpose: the presser's own data is all it can delete."""
+
+    confirm: bool

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -42,9 +44,47 @@ class InferenceClient:
         """The fast visual set: CLIP + FAISS only."""
         return await self._post_image("/v1/look", image, k, timeout=self._look_timeout)
 
-    async def analyze(self, image: bytes, k: int) -> dict[str, Any]:
-        """The full answer: description and both sets."""
-        return await self._post_image("/v1/analyze", image, k, timeout=None)
+    async def analyze(
+        self,
+        image: bytes,
+        k: int,
+        recommenders: Sequence[str] = ("by_look", "by_meaning"),
+        feedback: Sequence[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """The full answer: the description and one set per requested recommender."""
+        form: dict[str, str] = {"recommenders": ",".join(recommenders)}
+        if feedback:
+            form["feedback"] = json.dumps(list(feedback))
+        return await self._post_image("/v1/analyze", image, k, timeout=None, data=form)
+
+    async def recommenders(self) -> list[dict[str, Any]]:
+        """The arena's registry: [{"name", "needs", "personal", "fast"}, ...]."""
+        body = await self._json("GET", "/v1/recommenders")
+        return list(body.get("recommenders", []))
+
+    async def suggest(
+        self,
+        feedback: Sequence[dict[str, Any]],
+        exclude: Sequence[int],
+        k: int,
+        *,
+        exploration: float = 0.1,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Fresh personal suggestions: {"suggestions": [...], "profile": {...}}."""
+        payload = {
+            "feedback": list(feedback),
+            "exclude": list(exclude),
+            "k": k,
+            "exploration": exploration,
+            "seed": seed,
+        }
+        return await self._json("POST", "/v1/suggest", payload)
+
+    async def onboarding(self, k: int, exclude: Sequence[int], seed: int | None = None) -> list[dict[str, Any]]:
+        """A diverse sample of works for a new user to pick favourites from."""
+        body = await self._json("POST", "/v1/onboarding", {"k": k, "exclude": list(exclude), "seed": seed})
+        return list(body.get("artworks", []))
 
     async def artwork_image(self, artwork_id: int) -> bytes:
         try:
@@ -55,12 +95,29 @@ class InferenceClient:
             raise InferenceUnavailable(f"artwork image {artwork_id}: HTTP {response.status_code}")
         return response.content
 
-    async def _post_image(self, path: str, image: bytes, k: int, timeout: float | None) -> dict[str, Any]:
+    async def _json(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A JSON call that carries no upload: any failure means the service is unavailable for now."""
+        try:
+            response = await self._client.request(method, path, json=payload, timeout=self._look_timeout)
+        except httpx.HTTPError as exc:
+            logger.warning("inference %s failed: %s", path, type(exc).__name__)
+            raise InferenceUnavailable(type(exc).__name__) from exc
+        if response.status_code == 503:
+            raise InferenceUnavailable("overloaded", retry_after=int(response.headers.get("Retry-After", "5") or 5))
+        if response.status_code != 200:
+            logger.error("inference %s answered HTTP %s: %s", path, response.status_code, response.text[:300])
+            raise InferenceUnavailable(f"HTTP {response.status_code}")
+        return _json_or_empty(response)
+
+    async def _post_image(
+        self, path: str, image: bytes, k: int, timeout: float | None, data: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             response = await self._client.post(
                 path,
                 params={"k": k},
+                data=data,
                 files={"image": ("upload", image, "application/octet-stream")},
                 **kwargs,
             )

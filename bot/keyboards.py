@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import LanguageCallback, LikeCallback, VoteCallback
+from bot.callbacks import (
+    ForgetCallback,
+    ForYouCallback,
+    LanguageCallback,
+    LikeCallback,
+    SuggestionLikeCallback,
+    VoteCallback,
+)
 from bot.texts import t
 
 SIDE_LABELS = {"left": "A", "right": "B"}
@@ -21,12 +28,19 @@ def feedback_keyboard(
     sets: Mapping[str, Sequence[int]],
     likes: Mapping[int, int],
     vote: str | None = None,
+    display_ids: Sequence[int] | None = None,
 ) -> InlineKeyboardMarkup:
     """Votes on the first two rows; then one row per set with a numbered like button per work.
 
     `sets` maps side ("left"/"right") to artwork ids in shown order; `likes` maps artwork id to its mark.
+    An interleaved analysis (`display_ids`: the one merged set) has no vote: its likes are the verdict.
     """
     builder = InlineKeyboardBuilder()
+    if display_ids is not None:
+        for position, artwork_id in enumerate(display_ids, start=1):
+            builder.button(**_like_button(str(position), analysis_id, artwork_id, likes))
+        builder.adjust(len(display_ids) if len(display_ids) <= 5 else (len(display_ids) + 1) // 2)
+        return builder.as_markup()
     for choice in ("left", "right", "both", "neither"):
         label = t(lang, f"vote_{choice}")
         builder.button(
@@ -37,16 +51,40 @@ def feedback_keyboard(
     for side in ("left", "right"):
         ids = list(sets.get(side, ()))
         for position, artwork_id in enumerate(ids, start=1):
-            current = likes.get(artwork_id, 0)
-            builder.button(
-                text=f"{SIDE_LABELS[side]}{position} {LIKE_MARKS[current]}",
-                callback_data=LikeCallback(
-                    analysis_id=analysis_id, artwork_id=artwork_id, value=NEXT_LIKE_VALUE[current]
-                ),
-            )
+            builder.button(**_like_button(f"{SIDE_LABELS[side]}{position}", analysis_id, artwork_id, likes))
         if ids:
             widths.append(len(ids))
     builder.adjust(*widths)
+    return builder.as_markup()
+
+
+def _like_button(label: str, analysis_id: int, artwork_id: int, likes: Mapping[int, int]) -> dict[str, object]:
+    current = likes.get(artwork_id, 0)
+    return {
+        "text": f"{label} {LIKE_MARKS[current]}",
+        "callback_data": LikeCallback(analysis_id=analysis_id, artwork_id=artwork_id, value=NEXT_LIKE_VALUE[current]),
+    }
+
+
+def suggestion_keyboard(
+    lang: str, suggestion_id: int, kind: str, artwork_ids: Sequence[int], likes: Mapping[int, int]
+) -> InlineKeyboardMarkup:
+    """A numbered like button per work (same cycle as under the sets), then "more for you"."""
+    builder = InlineKeyboardBuilder()
+    for position, artwork_id in enumerate(artwork_ids, start=1):
+        current = likes.get(artwork_id, 0)
+        label = f"{position} {LIKE_MARKS[current]}" if len(artwork_ids) > 1 else LIKE_MARKS[current]
+        builder.button(
+            text=label,
+            callback_data=SuggestionLikeCallback(
+                suggestion_id=suggestion_id, artwork_id=artwork_id, value=NEXT_LIKE_VALUE[current]
+            ),
+        )
+    more = "show_my_picks" if kind == "onboarding" else "more_for_you"
+    builder.button(text=t(lang, more), callback_data=ForYouCallback(suggestion_id=suggestion_id))
+    per_row = 4 if len(artwork_ids) > 5 else max(1, len(artwork_ids))
+    rows = [per_row] * ((len(artwork_ids) + per_row - 1) // per_row)
+    builder.adjust(*rows, 1)
     return builder.as_markup()
 
 
@@ -54,4 +92,13 @@ def language_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text="English 🇬🇧", callback_data=LanguageCallback(code="en"))
     builder.button(text="Русский 🇷🇺", callback_data=LanguageCallback(code="ru"))
+    return builder.as_markup()
+
+
+def forget_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """/forget's confirmation: deleting everything is irreversible, so it takes a second, explicit tap."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t(lang, "forget_yes"), callback_data=ForgetCallback(confirm=True))
+    builder.button(text=t(lang, "forget_no"), callback_data=ForgetCallback(confirm=False))
+    builder.adjust(1)
     return builder.as_markup()

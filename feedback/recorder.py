@@ -48,6 +48,7 @@ class ShownAnalysis:
     user_id: int
     sets: dict[str, list[int]]
     mode: str = "sides"  # "interleaved": one merged set, credited from likes, no vote
+    display_ids: list[int] | None = None  # interleaved: the merged order the user saw
 
     @property
     def artwork_ids(self) -> set[int]:
@@ -67,8 +68,14 @@ class FeedbackRecorder:
         self._shown = shown
         self._suggested = suggested
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
     async def remember_shown(self, analysis: ShownAnalysis) -> None:
-        await self._shown.remember(analysis.analysis_id, analysis.user_id, analysis.sets, analysis.mode)
+        await self._shown.remember(
+            analysis.analysis_id, analysis.user_id, analysis.sets, analysis.mode, analysis.display_ids
+        )
 
     async def remember_suggestion(self, suggestion_id: int, user_id: int, artwork_ids: list[int]) -> None:
         if self._suggested is not None:
@@ -81,12 +88,17 @@ class FeedbackRecorder:
             if int(record["user_id"]) != user_id:
                 return None
             sets = {k: list(v) for k, v in record["sets"].items()}
-            return ShownAnalysis(analysis_id, user_id, sets, str(record.get("mode", "sides")))
+            display = record.get("display_ids")
+            return ShownAnalysis(
+                analysis_id, user_id, sets, str(record.get("mode", "sides")), None if display is None else list(display)
+            )
         async with self._pool.acquire(timeout=5) as conn:
             view = await Repo(conn).analyses.get_for_user(analysis_id, user_id)
         if view is None:
             return None
-        return ShownAnalysis(analysis_id, user_id, {s.side: list(s.artwork_ids) for s in view.sets}, view.mode)
+        sets = {s.side: list(s.artwork_ids) for s in view.sets}
+        display = None if view.display_ids is None else list(view.display_ids)
+        return ShownAnalysis(analysis_id, user_id, sets, view.mode, display)
 
     async def suggested_to(self, suggestion_id: int, user_id: int) -> set[int] | None:
         """The works of this suggestion if it was sent to this user, else None."""

@@ -1,7 +1,9 @@
 """The HTTP service the bot talks to: upload a photo, get the visual set fast and the full analysis after.
 
 `create_app(settings, models=None)` builds the FastAPI app; its lifespan loads the models (unless given),
-loads the gallery (refusing one built with other models), and runs the pipeline's workers.
+loads the gallery (refusing one built with other models, or lacking an index a recommender searches), and
+runs the pipeline's workers. /v1/analyze runs the recommenders the caller names (the bot's arena picks them);
+the photo-less taste routes are in `taste_routes`.
 """
 
 from __future__ import annotations
@@ -13,33 +15,35 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Path, Query, Request, Security, UploadFile
+from fastapi import FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
+from feedback.taste import TasteProfile
+from inference import recommenders as registry
 from inference.batcher import Overloaded
+from inference.deps import SECURED, PipelineDep
 from inference.gallery_store import Artwork, Gallery
 from inference.images import ImageRejected
 from inference.middleware import AccessLog, ApiError, BearerAuth, UploadLimit, error_response, too_large
 from inference.models import Models
 from inference.pipeline import Decoded, Pipeline
+from inference.recommenders import Recommender, UnknownRecommender
+from inference.schemas import MAX_K, parse_feedback, parse_recommender_names, to_events
 from inference.settings import InferenceSettings
+from inference.taste_routes import taste_router
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_PATHS = ("/v1/look", "/v1/analyze")
+# Bodies capped by UploadLimit: the photo uploads, and the JSON of the taste routes (feedback, exclusions).
+UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/suggest", "/v1/onboarding")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
-MAX_K = 20
 READ_CHUNK = 256 * 1024
 
 # HTTP status per ImageRejected code (the bot reads the JSON `error`; the status is for humans and proxies).
 REJECTION_STATUS = {"empty": 400, "not_an_image": 415, "unsupported_format": 415, "too_many_pixels": 422}
 STATUS_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-# Only documents the scheme in /docs; BearerAuth checks the token before any body is read.
-_bearer_doc = HTTPBearer(auto_error=False, description="INFERENCE_TOKEN")
 
 
 def create_app(settings: InferenceSettings, models: Models | None = None) -> FastAPI:
@@ -50,7 +54,9 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
         # the start in seconds, before minutes of loading the describer.
         await asyncio.to_thread(loaded.clip.load)
         await asyncio.to_thread(loaded.text.load)
-        gallery = await asyncio.to_thread(Gallery.load, settings.gallery_dir, loaded.identity())
+        gallery = await asyncio.to_thread(
+            Gallery.load, settings.gallery_dir, loaded.identity(), registry.required_indices()
+        )
         await asyncio.to_thread(loaded.describer.load)
         pipeline = Pipeline(settings, loaded, gallery)
         pipeline.start()
@@ -73,6 +79,7 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     app.add_middleware(AccessLog, quiet_paths=("/healthz",))
     _install_error_handlers(app)
     _add_routes(app, settings)
+    app.include_router(taste_router(settings))
     return app
 
 
@@ -82,24 +89,29 @@ def _build_models(settings: InferenceSettings) -> Models:
     return build_models(settings)
 
 
-def _pipeline(request: Request) -> Pipeline:
-    return request.app.state.pipeline
-
-
-PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
 ImageField = Annotated[UploadFile, File(description="The photo: JPEG, PNG or WebP.")]
 ArtworkId = Annotated[int, Path(ge=0, description="Artwork id (its row in the gallery).")]
 KQuery = Annotated[int | None, Query(ge=1, le=MAX_K, description="Works per set (default INFERENCE_TOP_K).")]
+RecommendersField = Annotated[
+    str | None,
+    Form(description="Comma-separated recommender names, 1 to 4 (default by_look,by_meaning); see /v1/recommenders."),
+]
+FeedbackField = Annotated[
+    str | None,
+    Form(
+        description='JSON list of {"artwork_id": int, "value": -1..1, "age_days": float}, at most 2000; '
+        "required by personal recommenders (for_you)."
+    ),
+]
 
 
 def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
-    secured = [Security(_bearer_doc)]
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(pipeline: PipelineDep) -> dict[str, Any]:
         return {"status": "ok", "gallery_size": len(pipeline.gallery), "models": pipeline.models.versions()}
 
-    @app.post("/v1/look", tags=["recommend"], dependencies=secured)
+    @app.post("/v1/look", tags=["recommend"], dependencies=SECURED)
     async def look(request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None) -> dict[str, Any]:
         """The fast path: decode, CLIP and FAISS only."""
         start = time.perf_counter()
@@ -113,34 +125,38 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             "models": pipeline.models.versions(),
         }
 
-    @app.post("/v1/analyze", tags=["recommend"], dependencies=secured)
-    async def analyze(request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None) -> dict[str, Any]:
-        """The full answer: description, the visual set and the set by meaning of the description."""
+    @app.get("/v1/recommenders", tags=["recommend"], dependencies=SECURED)
+    async def list_recommenders() -> dict[str, Any]:
+        """The recommenders /v1/analyze can run; `fast` ones need only the CLIP pass (as /v1/look)."""
+        return {"recommenders": [recommender.info() for recommender in registry.REGISTRY.values()]}
+
+    @app.post("/v1/analyze", tags=["recommend"], dependencies=SECURED)
+    async def analyze(
+        request: Request,
+        pipeline: PipelineDep,
+        image: ImageField,
+        k: KQuery = None,
+        recommenders: RecommendersField = None,
+        feedback: FeedbackField = None,
+    ) -> dict[str, Any]:
+        """The full answer: the description (when a recommender needs it) and one set per named recommender."""
         start = time.perf_counter()
+        chosen = _recommenders(recommenders)
+        profile, profile_ms = await _profile_for(chosen, feedback, pipeline)  # before the photo: fail fast
         decoded = await _decode_upload(image, pipeline, settings)
-        count = k or settings.top_k
-        found, meant = await _guard(
-            _both(pipeline.look(decoded.image, count, decoded.sha256), pipeline.meaning(decoded.image, count))
-        )
-        timings = {
-            "decode": decoded.decode_ms,
-            "clip": found.clip_ms,
-            "search": found.search_ms + meant.search_ms,
-            "describe": meant.describe_ms,
-            "text_embed": meant.text_embed_ms,
-        }
+        analysis = await _guard(pipeline.analyze(decoded, chosen, k or settings.top_k, profile))
+        timings = {**analysis.timings, **({"profile": profile_ms} if profile is not None else {})}
         return {
             "image_sha256": decoded.sha256,
-            "description": meant.description,
+            "description": analysis.description,
             "recommendations": {
-                "by_look": [hit.to_dict() for hit in found.hits],
-                "by_meaning": [hit.to_dict() for hit in meant.hits],
+                name: [hit.to_dict() for hit in hits] for name, hits in analysis.recommendations.items()
             },
             "timings_ms": _finish_timings(request, timings, start),
             "models": pipeline.models.versions(),
         }
 
-    @app.get("/v1/artworks/{artwork_id}", tags=["gallery"], dependencies=secured)
+    @app.get("/v1/artworks/{artwork_id}", tags=["gallery"], dependencies=SECURED)
     async def artwork(pipeline: PipelineDep, artwork_id: ArtworkId) -> dict[str, Any]:
         found = _artwork(pipeline.gallery, artwork_id)
         return {"artwork_id": found.id, **found.public()}
@@ -148,7 +164,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
     @app.get(
         "/v1/artworks/{artwork_id}/image",
         tags=["gallery"],
-        dependencies=secured,
+        dependencies=SECURED,
         response_class=FileResponse,
         responses={200: {"content": {"image/jpeg": {}}}},
     )
@@ -188,16 +204,29 @@ async def _guard(awaitable: Any) -> Any:
         ) from exc
 
 
-async def _both(first: Any, second: Any) -> tuple[Any, Any]:
-    """Run two pipeline calls concurrently; if one fails, cancel the other so no work is done for nobody."""
-    tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
+def _recommenders(raw: str | None) -> list[Recommender]:
     try:
-        a, b = await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        raise
-    return a, b
+        return [registry.get(name) for name in parse_recommender_names(raw)]
+    except UnknownRecommender as exc:
+        raise ApiError(422, "unknown_recommender", str(exc)) from None
+
+
+async def _profile_for(
+    chosen: list[Recommender], raw_feedback: str | None, pipeline: Pipeline
+) -> tuple[TasteProfile | None, float]:
+    """The user's taste profile when a personal recommender was named (422 `needs_profile` when the feedback
+    likes nothing); validating the feedback either way, so a malformed field is never silently ignored."""
+    items = parse_feedback(raw_feedback)
+    personal = [recommender.name for recommender in chosen if recommender.personal]
+    if not personal:
+        return None, 0.0
+    start = time.perf_counter()
+    profile = await pipeline.profile(to_events(items, len(pipeline.gallery)))
+    if profile.is_empty:
+        raise ApiError(
+            422, "needs_profile", f"{', '.join(personal)} needs feedback with at least one liked work of the gallery"
+        )
+    return profile, (time.perf_counter() - start) * 1000.0
 
 
 def _finish_timings(request: Request, timings: dict[str, float], start: float) -> dict[str, float]:

@@ -37,9 +37,11 @@ from inference.gallery_store import (
     Gallery,
     Manifest,
     build_index,
+    check_indices,
 )
 from inference.images import ImageRejected, decode_image
 from inference.models import Models
+from inference.recommenders import required_indices
 
 logger = logging.getLogger(__name__)
 
@@ -384,3 +386,5 @@ def _assemble(
     image_index = build_index(np.stack([item.image_vector for item in items]))
     text_index = build_index(np.stack([item.text_vector for item in items]))
     Gallery(out_dir, manifest, artworks, image_index, text_index).save()
+    # A recommender registered with a new index fails the build here, not the service's start later.
+    check_indices(out_dir, required_indices())

@@ -14,6 +14,7 @@ Nothing here is pickled: JSON, JSONL and FAISS's own format only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ ARTWORKS = "artworks.jsonl"
 IMAGE_INDEX = "image.faiss"
 TEXT_INDEX = "text.faiss"
 IMAGES_DIR = "images"
+INDEX_FILES = {"image": IMAGE_INDEX, "text": TEXT_INDEX}
+"""The gallery's FAISS indices by the name recommenders use to say which ones they search."""
 GENERIC_NAMES = frozenset({"model", "weights", "checkpoint"})
 
 
@@ -155,11 +158,16 @@ class Gallery:
         return len(self.artworks)
 
     @classmethod
-    def load(cls, root: Path, expected: ModelIdentity | None = None) -> Gallery:
+    def load(
+        cls, root: Path, expected: ModelIdentity | None = None, required: Mapping[str, Sequence[str]] | None = None
+    ) -> Gallery:
+        """`required` maps index names (see INDEX_FILES) to the recommenders that search them, so a gallery
+        lacking one fails the start naming what would have broken, not the first request that needs it."""
         root = Path(root)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{root} is not a gallery: {MANIFEST} is missing")
+        check_indices(root, required)
         manifest = Manifest.from_json(manifest_path.read_text())
         if manifest.format != FORMAT_VERSION:
             raise GalleryMismatchError(
@@ -190,6 +198,16 @@ class Gallery:
     def image_path(self, artwork_id: int) -> Path:
         return self.root / IMAGES_DIR / f"{artwork_id}.jpg"
 
+    def vectors(self, artwork_ids: Sequence[int]) -> np.ndarray:
+        """CLIP image rows of these artworks (n, D), read back from the image index: taste profiles and
+        re-ranking need them, and the index already holds them (no second copy in memory)."""
+        ids = np.asarray(artwork_ids, dtype=np.int64).reshape(-1)
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
+            raise IndexError(f"artwork ids out of range 0..{len(self) - 1}")
+        return np.ascontiguousarray(self.image_index.reconstruct_batch(ids), dtype=np.float32).reshape(
+            len(ids), self.image_index.d
+        )
+
     def search_image(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         return self._search(self.image_index, vectors, k)
 
@@ -205,6 +223,22 @@ class Gallery:
             [Hit(self.artworks[i], float(s)) for s, i in zip(row_scores, row_ids, strict=True) if i >= 0]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
+
+
+def check_indices(root: Path, required: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Refuse a gallery that lacks one of its indices, naming the recommenders (`required`: index name -> the
+    recommenders that search it) that could not work; an index name this format does not know is refused too."""
+    users = dict(required or {})
+    wanted = [*INDEX_FILES, *(name for name in users if name not in INDEX_FILES)]
+    missing = [name for name in wanted if name not in INDEX_FILES or not (Path(root) / INDEX_FILES[name]).is_file()]
+    if missing:
+        details = "; ".join(
+            f"{INDEX_FILES.get(name, name)!r}" + (f" (needed by {', '.join(users[name])})" if users.get(name) else "")
+            for name in missing
+        )
+        raise GalleryMismatchError(
+            f"gallery {root} lacks {details}; rebuild it with `python -m inference.gallery build`"
+        )
 
 
 def check_models(built_with: ModelIdentity, running: ModelIdentity, root: Path | str = "gallery") -> None:

@@ -2,26 +2,42 @@
 
 The bot calls /v1/look and /v1/analyze at the same time and shows the visual set as soon as /v1/look
 answers, so CLIP+FAISS and the describer never share a thread: each has a dedicated single-thread executor
-and its own micro-batcher, and a long describe cannot hold a look back. Decoding has a small pool of its
-own (it bounds the memory of concurrent full-size decodes). Nothing here runs torch or FAISS on the loop.
+and its own micro-batcher, and a long describe cannot hold a look back. The CLIP text tower (a description
+embedded for `by_text_clip`) runs on the CLIP thread as well: one model, one thread, and it takes
+milliseconds. Decoding has a small pool of its own (it bounds the memory of concurrent full-size decodes).
+The recommenders' searches and the taste math (FAISS reads and numpy: milliseconds, safe to run in parallel)
+have a small "rank" pool, so they wait behind neither model. Nothing here runs torch, FAISS or numpy work on
+the loop.
+
+An analysis computes only what its recommenders read (`Recommender.uses`): a request for `by_look` alone
+never waits for the describer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
+import numpy as np
 from PIL import Image
 
+from feedback.taste import FeedbackEvent, TasteProfile
 from inference.batcher import MicroBatcher
 from inference.gallery_store import Gallery, Hit
 from inference.images import decode_image, sha256_hex
 from inference.models import Models
+from inference.recommenders import Query, Recommender
 from inference.settings import InferenceSettings
 
 LOOK_REUSE_SECONDS = 30.0
+DESCRIPTION_FEATURES = frozenset({"description", "text_vector", "clip_text_vector"})
+
+R = TypeVar("R")
 
 
 def _ms(start: float) -> float:
@@ -38,6 +54,8 @@ class Decoded:
 @dataclass
 class LookResult:
     hits: list[Hit]
+    vector: np.ndarray
+    """The photo's CLIP image vector, (D,): what every image-based recommender searches with."""
     clip_ms: float
     search_ms: float
 
@@ -45,10 +63,24 @@ class LookResult:
 @dataclass
 class MeaningResult:
     description: str
-    hits: list[Hit]
+    text_vector: np.ndarray
+    """MiniLM embedding of the description, (D_text,)."""
     describe_ms: float
     text_embed_ms: float
-    search_ms: float
+
+
+@dataclass
+class ClipTextResult:
+    vector: np.ndarray
+    clip_text_ms: float
+
+
+@dataclass
+class Analysis:
+    description: str | None
+    """None when no requested recommender needed one (the describer did not run)."""
+    recommendations: dict[str, list[Hit]]
+    timings: dict[str, float]
 
 
 class Pipeline:
@@ -61,6 +93,7 @@ class Pipeline:
         self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
         self._clip_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip")
         self._describe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe")
+        self._rank_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rank")
         self._looks: dict[tuple[str, int], asyncio.Future[LookResult]] = {}
         self.look_batcher: MicroBatcher[tuple[Image.Image, int], LookResult] = MicroBatcher(
             "clip",
@@ -70,7 +103,7 @@ class Pipeline:
             max_queue=settings.max_queue,
             executor=self._clip_pool,
         )
-        self.meaning_batcher: MicroBatcher[tuple[Image.Image, int], MeaningResult] = MicroBatcher(
+        self.meaning_batcher: MicroBatcher[Image.Image, MeaningResult] = MicroBatcher(
             "describe",
             self._meaning_batch,
             max_batch=settings.describe_batch_size,
@@ -78,15 +111,26 @@ class Pipeline:
             max_queue=settings.max_queue,
             executor=self._describe_pool,
         )
+        self.clip_text_batcher: MicroBatcher[str, ClipTextResult] = MicroBatcher(
+            "clip_text",
+            self._clip_text_batch,
+            max_batch=settings.clip_batch_size,
+            max_wait_ms=settings.clip_batch_wait_ms,
+            max_queue=settings.max_queue,
+            executor=self._clip_pool,  # the CLIP model is not shared across threads
+        )
+
+    def _batchers(self) -> tuple[MicroBatcher[Any, Any], ...]:
+        return (self.look_batcher, self.meaning_batcher, self.clip_text_batcher)
 
     def start(self) -> None:
-        self.look_batcher.start()
-        self.meaning_batcher.start()
+        for batcher in self._batchers():
+            batcher.start()
 
     async def stop(self) -> None:
-        await self.look_batcher.stop()
-        await self.meaning_batcher.stop()
-        for pool in (self._decode_pool, self._clip_pool, self._describe_pool):
+        for batcher in self._batchers():
+            await batcher.stop()
+        for pool in (self._decode_pool, self._clip_pool, self._describe_pool, self._rank_pool):
             pool.shutdown(wait=False, cancel_futures=True)
 
     async def decode(self, data: bytes) -> Decoded:
@@ -113,8 +157,60 @@ class Pipeline:
         else:
             asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, self._looks.pop, key, None)
 
-    async def meaning(self, image: Image.Image, k: int) -> MeaningResult:
-        return await self.meaning_batcher.submit((image, k))
+    async def meaning(self, image: Image.Image) -> MeaningResult:
+        """Describe (slow) and embed the description with MiniLM, on the describe worker."""
+        return await self.meaning_batcher.submit(image)
+
+    async def clip_text(self, text: str) -> ClipTextResult:
+        return await self.clip_text_batcher.submit(text)
+
+    async def rank(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run FAISS searches or taste math on the rank pool (they block, briefly)."""
+        return await asyncio.get_running_loop().run_in_executor(self._rank_pool, partial(fn, *args))
+
+    async def profile(self, events: Sequence[FeedbackEvent], seed: int = 0) -> TasteProfile:
+        """A taste profile over this gallery's CLIP image vectors; events must name artworks of the gallery."""
+        return await self.rank(partial(TasteProfile.build, seed=seed), events, self.gallery.vectors)
+
+    async def analyze(
+        self, decoded: Decoded, recommenders: Sequence[Recommender], k: int, profile: TasteProfile | None = None
+    ) -> Analysis:
+        """Compute the features the recommenders read (concurrently: CLIP next to the describer), then run
+        every recommender on them."""
+        uses: set[str] = set().union(*(recommender.uses for recommender in recommenders))
+        wants_image = "image_vector" in uses
+        wants_description = bool(uses & DESCRIPTION_FEATURES)
+        found, described = await gather_or_cancel(
+            self.look(decoded.image, k, decoded.sha256) if wants_image else None,
+            self._describe(decoded.image, "clip_text_vector" in uses) if wants_description else None,
+        )
+        meant, clip_text = described if described is not None else (None, None)
+        query = Query(
+            image_vector=found.vector if found is not None else None,
+            description=meant.description if meant is not None else None,
+            text_vector=meant.text_vector if meant is not None else None,
+            clip_text_vector=clip_text.vector if clip_text is not None else None,
+            profile=profile,
+        )
+        start = time.perf_counter()
+        recommendations = await self.rank(self._recommend, recommenders, query, k)
+        timings = {"decode": decoded.decode_ms}
+        if found is not None:
+            timings["clip"] = found.clip_ms
+        timings["search"] = _ms(start)
+        if meant is not None:
+            timings.update(describe=meant.describe_ms, text_embed=meant.text_embed_ms)
+        if clip_text is not None:
+            timings["clip_text"] = clip_text.clip_text_ms
+        return Analysis(query.description, recommendations, timings)
+
+    async def _describe(self, image: Image.Image, with_clip_text: bool) -> tuple[MeaningResult, ClipTextResult | None]:
+        meant = await self.meaning(image)
+        clip_text = await self.clip_text(meant.description) if with_clip_text else None
+        return meant, clip_text
+
+    def _recommend(self, recommenders: Sequence[Recommender], query: Query, k: int) -> dict[str, list[Hit]]:
+        return {recommender.name: recommender.recommend(query, self.gallery, k) for recommender in recommenders}
 
     def _decode(self, data: bytes) -> Decoded:
         start = time.perf_counter()
@@ -129,19 +225,39 @@ class Pipeline:
         start = time.perf_counter()
         hits = self.gallery.search_image(vectors, max(k for _, k in items))
         search_ms = _ms(start)
-        return [LookResult(row[:k], clip_ms, search_ms) for row, (_, k) in zip(hits, items, strict=True)]
+        return [
+            LookResult(row[:k], vector, clip_ms, search_ms)
+            for row, vector, (_, k) in zip(hits, vectors, items, strict=True)
+        ]
 
-    def _meaning_batch(self, items: list[tuple[Image.Image, int]]) -> list[MeaningResult]:
+    def _meaning_batch(self, images: list[Image.Image]) -> list[MeaningResult]:
         start = time.perf_counter()
-        descriptions = self.models.describer.describe([image for image, _ in items])
+        descriptions = self.models.describer.describe(images)
         describe_ms = _ms(start)
         start = time.perf_counter()
         vectors = self.models.text.embed_texts(descriptions)
         text_embed_ms = _ms(start)
-        start = time.perf_counter()
-        hits = self.gallery.search_text(vectors, max(k for _, k in items))
-        search_ms = _ms(start)
         return [
-            MeaningResult(description, row[:k], describe_ms, text_embed_ms, search_ms)
-            for description, row, (_, k) in zip(descriptions, hits, items, strict=True)
+            MeaningResult(description, vector, describe_ms, text_embed_ms)
+            for description, vector in zip(descriptions, vectors, strict=True)
         ]
+
+    def _clip_text_batch(self, texts: list[str]) -> list[ClipTextResult]:
+        start = time.perf_counter()
+        vectors = self.models.clip.embed_texts(texts)
+        clip_text_ms = _ms(start)
+        return [ClipTextResult(vector, clip_text_ms) for vector in vectors]
+
+
+async def gather_or_cancel(*calls: Awaitable[Any] | None) -> list[Any]:
+    """Run the calls concurrently (None: nothing to run, None back); if one fails, cancel the others so no work
+    is done for nobody."""
+    tasks = [asyncio.ensure_future(call) if call is not None else None for call in calls]
+    running = [task for task in tasks if task is not None]
+    try:
+        await asyncio.gather(*running)
+    except BaseException:
+        for task in running:
+            task.cancel()
+        raise
+    return [task.result() if task is not None else None for task in tasks]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -42,3 +43,8 @@ class AnalysisCache:
     async def put(self, sha256: str, analysis: dict[str, Any]) -> None:
         """Store as JSON with the TTL; the value must be JSON-serialisable (TypeError otherwise)."""
         await self._redis.set(self._key(sha256), dumps(analysis), ex=self._ttl)
+
+    async def forget(self, sha256s: Sequence[str]) -> None:
+        """Drop these photos' entries (their sender asked to be forgotten; a later upload recomputes)."""
+        if sha256s:
+            await self._redis.delete(*(self._key(sha) for sha in sha256s))

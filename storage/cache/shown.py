@@ -27,7 +27,12 @@ class ShownAnalysisRegistry:
         return key(self._prefix, self._namespace, int(analysis_id))
 
     async def remember(
-        self, analysis_id: int, user_id: int, sets: Mapping[str, Sequence[int]], mode: str = "sides"
+        self,
+        analysis_id: int,
+        user_id: int,
+        sets: Mapping[str, Sequence[int]],
+        mode: str = "sides",
+        display_ids: Sequence[int] | None = None,
     ) -> None:
         """Record the owner and the works per side, e.g. {'left': [3, 1], 'right': [7, 9]}, for the TTL."""
         record = {
@@ -36,6 +41,8 @@ class ShownAnalysisRegistry:
             "sets": {side: [int(i) for i in ids] for side, ids in sets.items()},
             "mode": mode,
         }
+        if display_ids is not None:
+            record["display_ids"] = [int(i) for i in display_ids]
         await self._redis.set(self._key(analysis_id), dumps(record), ex=self._ttl)
 
     async def get(self, analysis_id: int) -> dict[str, Any] | None:

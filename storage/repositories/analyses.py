@@ -34,6 +34,7 @@ class AnalysisView:
     from_cache: bool
     sets: tuple[ShownSet, ...] = field(default_factory=tuple)
     mode: Mode = "sides"
+    display_ids: tuple[int, ...] | None = None  # interleaved: the merged order shown
 
     def side(self, side: Side) -> ShownSet | None:
         return next((s for s in self.sets if s.side == side), None)
@@ -97,7 +98,7 @@ class AnalysesRepository:
         rows = await self._conn.fetch(
             """
             SELECT a.id, a.user_id, a.created_at, a.image_sha256, a.description,
-                   a.model_versions::text AS model_versions, a.latency_ms, a.from_cache, a.mode,
+                   a.model_versions::text AS model_versions, a.latency_ms, a.from_cache, a.mode, a.display_ids,
                    s.recommender, s.side, s.artwork_ids
               FROM analyses a
               LEFT JOIN shown_sets s ON s.analysis_id = a.id
@@ -126,4 +127,5 @@ class AnalysesRepository:
             from_cache=first["from_cache"],
             sets=sets,
             mode=first["mode"],
+            display_ids=None if first["display_ids"] is None else tuple(first["display_ids"]),
         )

@@ -88,6 +88,16 @@ class DailyRepository:
         )
         return [DailySubscription(**dict(r)) for r in rows]
 
+    async def retry_at(self, user_id: int, at: datetime) -> None:
+        """Try this user again at `at` (an outage on our side), never later than their next regular pick."""
+        await self._conn.execute(
+            "UPDATE daily_subscriptions SET next_run_at = LEAST(next_run_at, $2) WHERE user_id = $1", user_id, at
+        )
+
+    async def reschedule(self, user_id: int, at: datetime) -> None:
+        """Move the next pick to `at`: the sender realigns a late (retried) pick to the user's hour."""
+        await self._conn.execute("UPDATE daily_subscriptions SET next_run_at = $2 WHERE user_id = $1", user_id, at)
+
     async def mark_sent(self, user_id: int, at: datetime) -> None:
         await self._conn.execute(
             "UPDATE daily_subscriptions SET last_sent_at = $2, failures = 0 WHERE user_id = $1", user_id, at

@@ -57,6 +57,8 @@ async def start_bot(
             postgres_dsn=pg_dsn,
             redis_url="unused",
             outbox_flush_interval_s=0.2,
+            # the two-set flow by default; the arena's tests open it to every recommender
+            arena_recommenders=overrides.pop("arena_recommenders", ["by_look", "by_meaning"]),
             **overrides,
         )
         inference = InferenceClient(

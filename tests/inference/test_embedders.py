@@ -46,6 +46,21 @@ def test_clip_embeds_texts_into_the_image_space(tiny_models: Models) -> None:
     assert tiny_models.clip.embed_texts([]).shape == (0, tiny_models.clip.dim)
 
 
+def test_clip_text_vectors_tell_texts_apart_and_truncate_long_descriptions(tiny_models: Models) -> None:
+    texts = ["a stormy sea at night", "a portrait of a woman in red", "a stormy sea at night"]
+    long_description = "An oil painting of a harbour at dawn, boats and gulls, soft pink light. " * 60
+
+    vectors = tiny_models.clip.embed_texts([*texts, long_description])
+    alone = tiny_models.clip.embed_texts([texts[1]])
+
+    assert vectors.shape == (4, TINY_CLIP_CONFIG["embed_dim"])
+    assert_unit_rows(vectors)
+    assert float(vectors[0] @ vectors[1]) < 0.999
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    np.testing.assert_allclose(vectors[1], alone[0], atol=1e-5)
+    assert float(vectors[3] @ vectors[0]) < 0.999
+
+
 def test_clip_knows_its_size_before_loading_the_weights(tiny_clip: TinyClip) -> None:
     clip = ClipEmbedder(tiny_clip.arch, str(tiny_clip.weights), "cpu", config_json=tiny_clip.config_json)
 

@@ -1,0 +1,100 @@
+"""Which two recommenders a photo gets: the service's catalogue, the cached leaderboard and the scheduler.
+
+The bot only decides the matchup (and stores it with the analysis); the recommenders themselves run in the
+inference service. The catalogue is fetched from the service and refreshed now and then, so a recommender
+added there joins the arena without a bot release.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.inference_client import InferenceClient, InferenceUnavailable
+from feedback.arena import Leaderboard, PairScheduler
+from feedback.leaderboard import LeaderboardCache
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["sides", "interleaved"]
+FALLBACK = ({"name": "by_look", "personal": False, "fast": True}, {"name": "by_meaning", "personal": False})
+CATALOGUE_TTL_S = 300.0
+CATALOGUE_RETRY_S = 30.0
+FAST_RECOMMENDER = "by_look"  # served by /v1/look: its album can go out before the description is ready
+
+
+@dataclass(frozen=True)
+class Matchup:
+    left: str
+    right: str
+    mode: Mode
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return self.left, self.right
+
+    @property
+    def sides(self) -> dict[str, str]:
+        return {self.left: "left", self.right: "right"}
+
+
+class Arena:
+    def __init__(
+        self,
+        inference: InferenceClient,
+        leaderboard: LeaderboardCache,
+        *,
+        allowed: Sequence[str] = (),
+        mode: Mode = "sides",
+        scheduler: PairScheduler | None = None,
+    ) -> None:
+        self._inference = inference
+        self._leaderboard = leaderboard
+        self._allowed = set(allowed)
+        self.mode = mode
+        self._scheduler = scheduler or PairScheduler()
+        self._catalogue: list[dict[str, object]] = list(FALLBACK)
+        self._fetched_at = float("-inf")
+
+    def names(self) -> list[str]:
+        """Every recommender the arena rates (what the leaderboard lists, votes or not)."""
+        return [str(entry["name"]) for entry in self._catalogue]
+
+    def is_personal(self, name: str) -> bool:
+        return any(entry["name"] == name and entry.get("personal") for entry in self._catalogue)
+
+    async def refresh(self) -> None:
+        """Re-read the service's registry when stale; on failure keep the last known one."""
+        if time.monotonic() - self._fetched_at < CATALOGUE_TTL_S:
+            return
+        try:
+            entries = await self._inference.recommenders()
+        except InferenceUnavailable:
+            logger.warning("recommender catalogue unavailable; using the last known one")
+            self._fetched_at = time.monotonic() - CATALOGUE_TTL_S + CATALOGUE_RETRY_S
+            return
+        usable = [e for e in entries if not self._allowed or e.get("name") in self._allowed]
+        if len(usable) >= 2:
+            self._catalogue = usable
+        self._fetched_at = time.monotonic()
+
+    async def matchup(self, rng: random.Random, *, has_profile: bool) -> Matchup:
+        """Two different recommenders, sides random; personal ones only for users with a taste profile."""
+        await self.refresh()
+        available = [name for name in self.names() if has_profile or not self.is_personal(name)]
+        if len(available) < 2:  # e.g. only one plain recommender allowed and no profile yet
+            available = [str(entry["name"]) for entry in FALLBACK]
+        board = await self._cached_board()
+        left, right = self._scheduler.pick(available, board, rng)
+        return Matchup(left, right, self.mode)
+
+    async def _cached_board(self) -> Leaderboard | None:
+        try:
+            return await self._leaderboard.get()
+        except Exception:  # a Redis hiccup only makes the pick less informed
+            logger.warning("leaderboard cache unavailable", exc_info=True)
+            return None

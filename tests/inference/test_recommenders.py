@@ -1,0 +1,143 @@
+"""The recommender registry, fusion, the gallery's vectors and index checks, and candidate selection."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feedback.taste import FeedbackEvent
+from inference import suggestions
+from inference.api import create_app
+from inference.gallery_store import TEXT_INDEX, Artwork, Gallery, GalleryMismatchError, Hit
+from inference.models import Models
+from inference.recommenders import (
+    REGISTRY,
+    MissingFeature,
+    NeedsProfile,
+    Query,
+    UnknownRecommender,
+    get,
+    names,
+    register,
+    required_indices,
+)
+from inference.recommenders.fusion import reciprocal_rank_fusion
+from inference.settings import InferenceSettings
+
+
+def test_the_registry_knows_every_recommender_and_refuses_others() -> None:
+    assert names() == ["by_look", "by_meaning", "by_text_clip", "fused", "for_you"]
+    assert get("fused").name == "fused"
+    with pytest.raises(UnknownRecommender, match="by_vibes"):
+        get("by_vibes")
+    with pytest.raises(ValueError, match="twice"):
+        register(REGISTRY["by_look"])
+
+
+def test_the_registry_says_which_indices_each_recommender_searches() -> None:
+    assert required_indices() == {
+        "image": ["by_look", "by_text_clip", "fused", "for_you"],
+        "text": ["by_meaning", "fused", "for_you"],
+    }
+    assert required_indices([get("by_look")]) == {"image": ["by_look"]}
+
+
+def _hits(*artwork_ids: int) -> list[Hit]:
+    return [Hit(Artwork(i, f"{i}.jpg", "sha"), 1.0 - n / 10) for n, i in enumerate(artwork_ids)]
+
+
+def test_rrf_rewards_agreement_over_a_single_first_place() -> None:
+    fused = reciprocal_rank_fusion([_hits(1, 2, 3), _hits(4, 2, 3), _hits(5, 3, 2)])
+    assert [hit.artwork.id for hit in fused][:2] == [2, 3]  # second/third everywhere beats first once
+    assert fused[0].score == pytest.approx(2 / 62 + 1 / 63)
+    assert {hit.artwork.id for hit in fused} == {1, 2, 3, 4, 5}
+    assert reciprocal_rank_fusion([]) == []
+
+
+def test_recommenders_refuse_queries_without_their_features(tiny_gallery: Path) -> None:
+    gallery = Gallery.load(tiny_gallery)
+    with pytest.raises(MissingFeature, match="clip_text_vector"):
+        get("by_text_clip").recommend(Query(image_vector=np.ones(gallery.image_index.d)), gallery, 3)
+    with pytest.raises(NeedsProfile):
+        get("for_you").recommend(Query(), gallery, 3)
+
+
+def test_gallery_vectors_are_the_image_index_rows(tiny_gallery: Path) -> None:
+    gallery = Gallery.load(tiny_gallery)
+    rows = gallery.vectors([3, 1, 3])
+    assert rows.shape == (3, gallery.image_index.d) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows[0], gallery.image_index.reconstruct(3))
+    np.testing.assert_array_equal(rows[1], gallery.image_index.reconstruct(1))
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    assert gallery.vectors([]).shape == (0, gallery.image_index.d)
+    for bad in ([len(gallery)], [-1]):
+        with pytest.raises(IndexError):
+            gallery.vectors(bad)
+
+
+def _without_text_index(tiny_gallery: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "no-text-index"
+    shutil.copytree(tiny_gallery, copy)
+    (copy / TEXT_INDEX).unlink()
+    return copy
+
+
+def test_a_gallery_without_an_index_a_recommender_needs_is_refused(tiny_gallery: Path, tmp_path: Path) -> None:
+    copy = _without_text_index(tiny_gallery, tmp_path)
+    with pytest.raises(GalleryMismatchError, match=r"text\.faiss.*by_meaning, fused, for_you"):
+        Gallery.load(copy, required=required_indices())
+    with pytest.raises(GalleryMismatchError, match=r"text\.faiss"):
+        Gallery.load(copy)
+
+
+async def test_the_service_does_not_start_on_such_a_gallery(
+    make_settings: Callable[..., InferenceSettings], tiny_models: Models, tiny_gallery: Path, tmp_path: Path
+) -> None:
+    app = create_app(make_settings(gallery_dir=_without_text_index(tiny_gallery, tmp_path)), tiny_models)
+    with pytest.raises(GalleryMismatchError, match="by_meaning"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+# --- candidates of a large gallery (the tiny one, with the threshold lowered) ---
+
+
+@pytest.fixture
+def as_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(suggestions, "SCAN_ALL_UP_TO", 4)
+    monkeypatch.setattr(suggestions, "PER_INTEREST", 3)
+    monkeypatch.setattr(suggestions, "EXPLORATION_SAMPLE", 2)
+    monkeypatch.setattr(suggestions, "COLD_SAMPLE", 8)
+
+
+def test_large_gallery_candidates_come_from_the_interests_and_a_sample(tiny_gallery: Path, as_large: None) -> None:
+    gallery = Gallery.load(tiny_gallery)
+    events = [FeedbackEvent(1, 1.0), FeedbackEvent(2, 1.0)]
+    result = suggestions.suggest_for(gallery, events, exclude=[0, 3], k=3, exploration=0.0, seed=4)
+    chosen = [s.artwork_id for s in result.suggestions]
+    assert len(chosen) == len(set(chosen)) == 3
+    assert not set(chosen) & {0, 1, 2, 3}
+    assert all(s.because in (1, 2) for s in result.suggestions)
+
+    profile = result.profile
+    near = {hit.artwork.id for hit in gallery.search_image(profile.query_vectors(), 3 + 4)[0]}
+    candidates = set(suggestions.candidates(gallery, profile, {0, 1, 2, 3}, np.random.default_rng(0)).tolist())
+    assert near - {0, 1, 2, 3} <= candidates
+    assert not candidates & {0, 1, 2, 3}
+
+
+def test_large_gallery_onboarding_samples_then_spreads(tiny_gallery: Path, as_large: None) -> None:
+    gallery = Gallery.load(tiny_gallery)
+    chosen = suggestions.onboarding(gallery, exclude=[5], k=5, seed=1)
+    assert len(chosen) == len(set(chosen)) == 5
+    assert 5 not in chosen
+    assert suggestions.onboarding(gallery, exclude=range(len(gallery)), k=5, seed=1) == []
+
+
+def test_an_index_the_gallery_format_does_not_have_is_refused(tiny_gallery: Path) -> None:
+    with pytest.raises(GalleryMismatchError, match="'sketch' \\(needed by by_sketch\\)"):
+        Gallery.load(tiny_gallery, required={"sketch": ["by_sketch"], "image": ["by_look"]})
