@@ -8,6 +8,7 @@ import logging
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.app import background, create_bot, create_dispatcher, set_commands
+from bot.daily_sender import DailySender, daily_picks
 from bot.inference_client import InferenceClient
 from bot.logs import configure_logging
 from bot.settings import BotSettings
@@ -32,7 +33,10 @@ async def main(settings: BotSettings) -> None:
             logging.getLogger(__name__).info("migrations applied: %s", ", ".join(applied))
         dp = create_dispatcher(settings, pool, redis, inference)
         await set_commands(bot)
-        async with background(dp["recorder"], settings.outbox_flush_interval_s):
+        async with (
+            background(dp["recorder"], settings.outbox_flush_interval_s, dp["arena_refresh"]),
+            daily_picks(DailySender.from_settings(bot, dp["deps"], settings), settings.daily_poll_s),
+        ):
             await dp.start_polling(bot, handle_signals=True)
     finally:
         await bot.session.close()

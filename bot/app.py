@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 from aiogram import Bot, Dispatcher
@@ -16,16 +19,22 @@ from aiogram.types import BotCommand
 from redis.asyncio import Redis
 
 from bot.analysis_flow import AnalysisDeps
+from bot.arena import Arena
 from bot.handlers import get_routers
 from bot.inference_client import InferenceClient
 from bot.middlewares import RateLimitMiddleware, UserLanguageMiddleware
 from bot.settings import BotSettings
+from feedback.leaderboard import LeaderboardCache, refresh_forever
 from feedback.recorder import FeedbackRecorder
 from storage.cache import AnalysisCache, FeedbackOutbox, RateLimiter, ShownAnalysisRegistry
 
 logger = logging.getLogger(__name__)
 
 SHOWN_TTL_SECONDS = 30 * 24 * 3600
+MIN_LEADERBOARD_TTL_S = 60
+
+# Zero-argument coroutine factory for the arena refresh loop; `create_dispatcher` puts one in `dp["arena_refresh"]`.
+ArenaRefresh = Callable[[], Coroutine[Any, Any, None]]
 
 
 def create_bot(settings: BotSettings) -> Bot:
@@ -45,14 +54,34 @@ def create_dispatcher(
 ) -> Dispatcher:
     """Long-lived collaborators go in as workflow data; handlers receive them as typed keyword arguments."""
     outbox = FeedbackOutbox(redis)
-    recorder = FeedbackRecorder(pool, outbox, ShownAnalysisRegistry(redis, ttl_seconds=SHOWN_TTL_SECONDS))
+    recorder = FeedbackRecorder(
+        pool,
+        outbox,
+        ShownAnalysisRegistry(redis, ttl_seconds=SHOWN_TTL_SECONDS),
+        ShownAnalysisRegistry(redis, ttl_seconds=SHOWN_TTL_SECONDS, namespace="suggested"),
+    )
+    # A board outlives a few refresh intervals, not more: if the refresh loop stops, /stats recomputes.
+    leaderboard_ttl = max(MIN_LEADERBOARD_TTL_S, int(3 * settings.arena_refresh_s))
+    leaderboard_cache = LeaderboardCache(redis, ttl_seconds=leaderboard_ttl)
+    arena = Arena(
+        inference, leaderboard_cache, allowed=settings.arena_recommenders, mode=settings.arena_mode
+    )
     deps = AnalysisDeps(
         inference=inference,
         pool=pool,
         cache=AnalysisCache(redis, ttl_seconds=settings.analysis_cache_ttl_s),
         recorder=recorder,
         top_k=settings.top_k,
+        arena=arena,
         in_flight=asyncio.Semaphore(settings.max_photos_in_flight),
+    )
+    arena_refresh = functools.partial(
+        refresh_forever,
+        pool,
+        leaderboard_cache,
+        arena.names,
+        settings.arena_refresh_s,
+        settings.arena_bootstrap,
     )
     dp = Dispatcher(
         storage=RedisStorage(redis),
@@ -60,6 +89,9 @@ def create_dispatcher(
         pool=pool,
         deps=deps,
         recorder=recorder,
+        arena=arena,
+        leaderboard_cache=leaderboard_cache,
+        arena_refresh=arena_refresh,
     )
     user_language = UserLanguageMiddleware(pool)
     dp.message.outer_middleware(user_language)
@@ -85,8 +117,22 @@ async def flush_outbox_forever(recorder: FeedbackRecorder, interval_s: float) ->
 
 async def set_commands(bot: Bot) -> None:
     for lang, commands in {
-        None: [("start", "What ArtMatch does"), ("help", "How it works"), ("lang", "Language")],
-        "ru": [("start", "Что умеет ArtMatch"), ("help", "Как это работает"), ("lang", "Язык")],
+        None: [
+            ("start", "What ArtMatch does"),
+            ("foryou", "Works picked for your taste"),
+            ("help", "How it works"),
+            ("lang", "Language"),
+            ("daily", "A work picked for you every day"),
+            ("forget", "Delete everything about me"),
+        ],
+        "ru": [
+            ("start", "Что умеет ArtMatch"),
+            ("foryou", "Работы под ваш вкус"),
+            ("help", "Как это работает"),
+            ("lang", "Язык"),
+            ("daily", "Работа для вас каждый день"),
+            ("forget", "Удалить всё обо мне"),
+        ],
     }.items():
         await bot.set_my_commands(
             [BotCommand(command=c, description=d) for c, d in commands], language_code=lang
@@ -94,11 +140,17 @@ async def set_commands(bot: Bot) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background(recorder: FeedbackRecorder, interval_s: float):  # type: ignore[no-untyped-def]
+async def background(  # type: ignore[no-untyped-def]
+    recorder: FeedbackRecorder, interval_s: float, arena_refresh: ArenaRefresh | None = None
+):
+    """The outbox flusher and, when given (`dp["arena_refresh"]`), the arena leaderboard refresh."""
     task = asyncio.create_task(flush_outbox_forever(recorder, interval_s))
+    arena_task = asyncio.create_task(arena_refresh()) if arena_refresh is not None else None
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for job in (task, arena_task):
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -34,11 +34,42 @@ class BotSettings(BaseSettings):
     analysis_cache_ttl_s: int = 7 * 24 * 3600
     outbox_flush_interval_s: float = 5.0
 
+    foryou_k: int = Field(default=5, ge=1, le=8, description="Works per /foryou set.")
+    foryou_exploration: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Share of /foryou slots given to something new to explore."
+    )
+    daily_poll_s: float = Field(default=30.0, gt=0, description="How often the daily-pick sender looks for due users.")
+    daily_max_per_second: float = Field(
+        default=20.0, gt=0, description="Telegram messages per second the daily sender may send (a pick is 3)."
+    )
+    daily_max_failures: int = Field(default=5, ge=1, description="Failed daily picks in a row before unsubscribing.")
+    default_utc_offset_minutes: int = Field(
+        default=0, ge=-720, le=840, description="UTC offset assumed by /daily on when the user gives none."
+    )
+    arena_mode: Literal["sides", "interleaved"] = Field(
+        default="sides",
+        description="sides: two sets and a vote; interleaved: one team-draft set of two recommenders, "
+        "credited from likes.",
+    )
+    arena_recommenders: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recommenders the arena may show (comma list); empty = all the inference service offers.",
+    )
+    arena_refresh_s: float = Field(default=60.0, gt=0, description="How often the arena leaderboard is refitted.")
+    arena_bootstrap: int = Field(default=300, ge=0, description="Bootstrap replicates per refit (and per /stats).")
+
     @field_validator("token", "inference_token")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value() in PLACEHOLDERS:
             raise ValueError("must be set to a real secret, not a placeholder")
+        return value
+
+    @field_validator("arena_recommenders", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.replace(" ", "").split(",") if part]
         return value
 
     @field_validator("admin_ids", mode="before")

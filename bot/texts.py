@@ -31,7 +31,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "2. First comes a set chosen by look, then a description and a set chosen by meaning.\n"
             "3. Vote for the better set: A, B, both or neither.\n"
             "4. Tap a number under the sets: once ❤️ like, twice 👎 dislike, three times to undo.\n"
-            "/lang — switch language"
+            "/lang — switch language\n"
+            "/daily — a work picked for you every day · /forget — delete everything I know about you"
         ),
         "ru": (
             "Как это работает:\n"
@@ -39,7 +40,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "2. Сначала придёт набор, похожий по виду, затем описание и набор, близкий по смыслу.\n"
             "3. Проголосуйте за лучший набор: A, B, оба или ни один.\n"
             "4. Нажмите номер под наборами: один раз ❤️ нравится, дважды 👎 не нравится, трижды — отмена.\n"
-            "/lang — сменить язык"
+            "/lang — сменить язык\n"
+            "/daily — работа для вас каждый день · /forget — удалить всё, что я о вас знаю"
         ),
     },
     "choose_language": {"en": "Choose your language:", "ru": "Выберите язык:"},
@@ -106,6 +108,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Which set is better? Tap a number to like ❤️ a work (again: 👎, once more: undo).",
         "ru": "Какой набор лучше? Нажмите номер, чтобы отметить работу ❤️ (ещё раз: 👎, ещё раз: отмена).",
     },
+    "ask_likes_interleaved": {
+        "en": "Tap a number to like ❤️ a work (again: 👎, once more: undo). Your likes teach me what works for you.",
+        "ru": "Нажмите номер, чтобы отметить работу ❤️ (ещё раз: 👎, ещё раз: отмена). "
+        "Ваши отметки учат меня, что вам подходит.",
+    },
     "vote_left": {"en": "A is better", "ru": "A лучше"},
     "vote_right": {"en": "B is better", "ru": "B лучше"},
     "vote_both": {"en": "Both good", "ru": "Оба хороши"},
@@ -124,9 +131,131 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Что-то пошло не так с моей стороны. Попробуйте ещё раз.",
     },
     # --- personal suggestions: /foryou, onboarding ---
+    "because_you_liked": {"en": "💡 because you liked «{title}»", "ru": "💡 потому что вам понравилась «{title}»"},
+    "something_new": {"en": "🎲 something new to explore", "ru": "🎲 что-то новое для вас"},
+    "nothing_new": {
+        "en": "You've seen everything in the gallery that I could suggest. Send a photo to explore further!",
+        "ru": "Вы уже видели всё, что я могу предложить из галереи. Пришлите фото, чтобы искать дальше!",
+    },
+    "onboarding_intro": {
+        "en": "Let's get to know your taste! Here are a few very different works. "
+        "Tap the numbers of the ones you like (two or three are enough), then press «Show my picks».",
+        "ru": "Давайте узнаем ваш вкус! Вот несколько очень разных работ. "
+        "Отметьте номера понравившихся (хватит двух-трёх) и нажмите «Подобрать для меня».",
+    },
+    "onboarding_panel": {
+        "en": "Which of these do you like? Tap: once ❤️, twice 👎, three times to undo.",
+        "ru": "Какие из них вам нравятся? Нажмите: один раз ❤️, дважды 👎, трижды — отмена.",
+    },
+    "foryou_panel": {
+        "en": "Picked for your taste. Tap a number: once ❤️, twice 👎, three times to undo.",
+        "ru": "Подобрано под ваш вкус. Нажмите номер: один раз ❤️, дважды 👎, трижды — отмена.",
+    },
+    "show_my_picks": {"en": "Show my picks ➜", "ru": "Подобрать для меня ➜"},
+    "more_for_you": {"en": "More for me ➜", "ru": "Ещё для меня ➜"},
+    "pick_a_few_first": {
+        "en": "Tap ❤️ on at least one work first, so I know what you like.",
+        "ru": "Сначала отметьте ❤️ хотя бы одну работу, чтобы я понял, что вам нравится.",
+    },
     # --- daily pick: /daily ---
+    "daily_intro": {"en": "🎨 Your daily pick", "ru": "🎨 Картина дня для вас"},
+    "daily_panel": {
+        "en": "Like it? Tap ❤️ or 👎 — tomorrow's pick learns from it.",
+        "ru": "Нравится? Нажмите ❤️ или 👎 — завтрашняя картина это учтёт.",
+    },
+    "daily_usage": {
+        "en": (
+            "/daily on [hour] [UTC offset] — a work picked for you every day, e.g. /daily on 9 +3 "
+            "(hour 0–23 on your clock, 9 if left out; offsets like +3, -5, +5:30)\n"
+            "/daily off — stop"
+        ),
+        "ru": (
+            "/daily on [час] [смещение от UTC] — работа, подобранная для вас, каждый день, например /daily on 9 +3 "
+            "(час 0–23 по вашим часам, без него — 9; смещение вида +3, -5, +5:30)\n"
+            "/daily off — отключить"
+        ),
+    },
+    "daily_invalid": {
+        "en": "I didn't get that. Here is how it works:",
+        "ru": "Не понял. Вот как это работает:",
+    },
+    "daily_on": {
+        "en": "🎨 Daily pick is on: every day at {time} ({offset}). The first one comes {next}.",
+        "ru": "🎨 Картина дня включена: каждый день в {time} ({offset}). Первая придёт {next}.",
+    },
+    "daily_status_on": {
+        "en": "🎨 Daily pick: on, every day at {time} ({offset}). Next pick: {next}.",
+        "ru": "🎨 Картина дня: включена, каждый день в {time} ({offset}). Следующая: {next}.",
+    },
+    "daily_status_off": {"en": "Daily pick: off.", "ru": "Картина дня: выключена."},
+    "daily_off": {
+        "en": "Daily pick is off. Turn it back on any time with /daily on.",
+        "ru": "Картина дня выключена. Включить снова можно в любой момент: /daily on.",
+    },
+    "daily_unavailable": {
+        "en": "I can't reach my database right now, so nothing changed. Try /daily again in a minute.",
+        "ru": "Сейчас нет связи с базой данных, ничего не изменилось. Попробуйте /daily через минуту.",
+    },
     # --- privacy: /forget ---
+    "forget_confirm": {
+        "en": (
+            "This deletes everything I know about you: the analyses of your photos, your votes, likes and "
+            "personal picks, and your daily pick. It cannot be undone. Delete?"
+        ),
+        "ru": (
+            "Это удалит всё, что я о вас знаю: анализы ваших фото, голоса, отметки, личные подборки "
+            "и картину дня. Отменить это нельзя. Удалить?"
+        ),
+    },
+    "forget_yes": {"en": "🗑 Yes, delete everything", "ru": "🗑 Да, удалить всё"},
+    "forget_no": {"en": "Cancel", "ru": "Отмена"},
+    "forget_done": {
+        "en": (
+            "Done: I have forgotten you. Deleted:\n"
+            "analyses: {analyses}\nvotes: {votes}\nlikes and dislikes: {likes}\npersonal picks: {suggestions}\n{daily}"
+        ),
+        "ru": (
+            "Готово: я вас забыл. Удалено:\n"
+            "анализов: {analyses}\nголосов: {votes}\nотметок ❤️ и 👎: {likes}\nличных подборок: {suggestions}\n{daily}"
+        ),
+    },
+    "forget_daily_off": {"en": "The daily pick is turned off.", "ru": "Картина дня отключена."},
+    "forget_daily_none": {"en": "There was no daily pick to turn off.", "ru": "Картина дня не была включена."},
+    "forget_cancelled": {"en": "Cancelled: nothing was deleted.", "ru": "Отменено: ничего не удалено."},
+    "forget_failed": {
+        "en": "My database is unavailable right now, so nothing was deleted. "
+        "Please try /forget again in a few minutes.",
+        "ru": "База данных сейчас недоступна, поэтому ничего не удалено. "
+        "Попробуйте /forget ещё раз через несколько минут.",
+    },
     # --- admins: /stats ---
+    "stats_caption": {
+        "en": (
+            "📊 ArtMatch totals\n"
+            "Users: {users}\n"
+            "Analyses: {analyses}\n"
+            "Votes: {votes}\n"
+            "Likes and dislikes: {likes}\n"
+            "Suggestions: {suggestions}\n"
+            "Daily subscribers: {daily_subscribers}\n\n"
+            "Arena: {arena_votes} rated votes; the left side wins {left_rate} of decisive votes."
+        ),
+        "ru": (
+            "📊 ArtMatch в цифрах\n"
+            "Пользователи: {users}\n"
+            "Анализы: {analyses}\n"
+            "Голоса: {votes}\n"
+            "Отметки ❤️ и 👎: {likes}\n"
+            "Подборки: {suggestions}\n"
+            "Подписчики на картину дня: {daily_subscribers}\n\n"
+            "Арена: учтено голосов — {arena_votes}; левая сторона выигрывает {left_rate} решающих голосов."
+        ),
+    },
+    "stats_chart_title": {"en": "Recommender arena", "ru": "Арена рекомендателей"},
+    "stats_unavailable": {
+        "en": "The database is unavailable right now, so there are no statistics. Try /stats again in a minute.",
+        "ru": "База данных сейчас недоступна, статистики нет. Попробуйте /stats ещё раз через минуту.",
+    },
 }
 
 

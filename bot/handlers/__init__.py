@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from bot.handlers import errors, fallback, feedback_buttons, photos, start
+from bot.handlers import admin, daily, errors, fallback, feedback_buttons, personal, photos, privacy, start
 
 
 def get_routers() -> list[Router]:
@@ -10,6 +10,10 @@ def get_routers() -> list[Router]:
         start.create_router(),
         photos.create_router(),
         feedback_buttons.create_router(),
+        personal.create_router(),
         errors.create_router(),
+        admin.create_router(),
+        daily.create_router(),
+        privacy.create_router(),
         fallback.create_router(),
     ]

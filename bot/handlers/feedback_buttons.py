@@ -73,13 +73,15 @@ async def _redraw(
         return
     likes = await recorder.current_likes(query.from_user.id, shown.artwork_ids)
     likes.update(override or {})
-    if vote is None:
+    if vote is None and shown.display_ids is None:
         vote = await recorder.current_vote(query.from_user.id, analysis_id)
     try:
         await query.bot.edit_message_reply_markup(
             chat_id=query.message.chat.id,
             message_id=query.message.message_id,
-            reply_markup=feedback_keyboard(lang, analysis_id, shown.sets, likes, vote=vote),
+            reply_markup=feedback_keyboard(
+                lang, analysis_id, shown.sets, likes, vote=vote, display_ids=shown.display_ids
+            ),
         )
     except TelegramBadRequest as exc:  # "message is not modified" and friends
         logger.debug("keyboard not redrawn: %s", exc.message)

@@ -31,6 +31,8 @@ class TelegramStub:
         self.calls: list[Call] = []
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, bytes)
         self.refuse_download: set[str] = set()  # file_ids getFile answers "file is too big" for
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: every send* answers 403 Forbidden
+        self.flood_waits: dict[int, int] = {}  # chat -> how many send* calls still answer 429 "retry after 1"
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -144,6 +146,21 @@ class TelegramStub:
             async with self._new_call:
                 self.calls.append(Call(method, params, files))
                 self._new_call.notify_all()
+        if method.startswith("send") and int(params.get("chat_id") or 0) in self.blocked:
+            return web.json_response(
+                {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, status=403
+            )
+        if method.startswith("send") and self.flood_waits.get(int(params.get("chat_id") or 0), 0) > 0:
+            self.flood_waits[int(params["chat_id"])] -= 1
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                },
+                status=429,
+            )
         handler = getattr(self, f"_on_{method}", None)
         if handler is None:
             return _ok(True)

@@ -1,0 +1,92 @@
+"""/forget: after a confirming tap, delete everything the bot knows about the person who tapped.
+
+The confirm button carries no user id: whoever presses it (even on a forwarded or forged button) can only ever
+delete their own data, `query.from_user.id`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.analysis_flow import AnalysisDeps
+from bot.callbacks import ForgetCallback
+from bot.keyboards import forget_keyboard
+from bot.texts import t
+from feedback.recorder import DATABASE_DOWN, FeedbackRecorder
+from storage.repositories import ForgottenUser
+
+logger = logging.getLogger(__name__)
+
+
+def report(lang: str, forgotten: ForgottenUser | None) -> str:
+    """What was deleted, in counts; a user we never stored anything for gets zeros."""
+    if forgotten is None:
+        forgotten = ForgottenUser(0, 0, 0, 0, False, (), (), ())
+    return t(
+        lang,
+        "forget_done",
+        analyses=forgotten.analyses,
+        votes=forgotten.votes,
+        likes=forgotten.likes,
+        suggestions=forgotten.suggestions,
+        daily=t(lang, "forget_daily_off" if forgotten.daily else "forget_daily_none"),
+    )
+
+
+async def ask(message: Message, lang: str) -> None:
+    await message.answer(t(lang, "forget_confirm"), reply_markup=forget_keyboard(lang))
+
+
+async def answer(
+    query: CallbackQuery,
+    callback_data: ForgetCallback,
+    lang: str,
+    state: FSMContext,
+    recorder: FeedbackRecorder,
+    deps: AnalysisDeps,
+) -> None:
+    await query.answer()
+    await _drop_buttons(query)
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    if not callback_data.confirm:
+        await query.bot.send_message(chat_id, t(lang, "forget_cancelled"))
+        return
+    try:
+        forgotten = await recorder.forget(query.from_user.id)
+    except DATABASE_DOWN as exc:
+        logger.warning("/forget: database unavailable (%s); nothing deleted", type(exc).__name__)
+        await query.bot.send_message(chat_id, t(lang, "forget_failed"))
+        return
+    await state.clear()
+    if forgotten is not None:
+        try:
+            await deps.cache.forget(forgotten.image_sha256s)
+        except Exception:  # the rows are gone; a cached description only expires later
+            logger.warning("/forget: analysis cache not cleared", exc_info=True)
+    await query.bot.send_message(chat_id, report(lang, forgotten))
+
+
+async def _drop_buttons(query: CallbackQuery) -> None:
+    """The confirmation is single-use: take its buttons away once pressed."""
+    if query.message is None:
+        return
+    try:
+        await query.bot.edit_message_reply_markup(
+            chat_id=query.message.chat.id, message_id=query.message.message_id, reply_markup=None
+        )
+    except TelegramBadRequest as exc:
+        logger.debug("confirmation buttons not removed: %s", exc.message)
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
+    router = Router(name="privacy")
+    router.message.register(ask, Command("forget"))
+    router.callback_query.register(answer, ForgetCallback.filter())
+    return router
