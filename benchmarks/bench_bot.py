@@ -74,6 +74,16 @@ async def inference_stub() -> tuple[web.AppRunner, str]:
             }
         )
 
+    async def recommenders(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "recommenders": [
+                    {"name": "by_look", "needs": ["image"], "personal": False, "fast": True},
+                    {"name": "by_meaning", "needs": ["description"], "personal": False, "fast": False},
+                ]
+            }
+        )
+
     async def image(request: web.Request) -> web.Response:
         return web.Response(body=jpeg, content_type="image/jpeg")
 
@@ -81,6 +91,7 @@ async def inference_stub() -> tuple[web.AppRunner, str]:
     app.router.add_post("/v1/look", look)
     app.router.add_post("/v1/analyze", analyze)
     app.router.add_get("/v1/artworks/{id}/image", image)
+    app.router.add_get("/v1/recommenders", recommenders)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -215,7 +215,7 @@ async def _send_album(
 async def _taste_events(deps: AnalysisDeps, user_id: int) -> list[dict[str, Any]]:
     """The user's feedback for personal recommenders; none (so no personal matchup) while Postgres is away."""
     try:
-        history = await load_history(deps.pool, user_id)
+        history = await load_history(deps.pool, user_id, with_seen=False)
     except DATABASE_DOWN:
         return []
     return history.events if history.likes else []

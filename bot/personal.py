@@ -44,21 +44,27 @@ def _age_days(at: datetime, now: datetime) -> float:
     return max(0.0, (now - at).total_seconds() / 86400.0)
 
 
-async def load_history(pool: asyncpg.Pool, user_id: int, now: datetime | None = None) -> History:
-    """Likes count fully, votes a little (the chosen set's works were somewhat to the user's taste)."""
+async def load_history(
+    pool: asyncpg.Pool, user_id: int, now: datetime | None = None, *, with_seen: bool = True
+) -> History:
+    """Likes count fully, votes a little (the chosen set's works were somewhat to the user's taste).
+
+    A user with no ❤️ has no profile yet, so their votes are not read; the photo flow skips `seen` too.
+    """
     now = now or datetime.now(UTC)
     async with pool.acquire(timeout=5) as conn:
         history = Repo(conn).history
         likes = await history.likes(user_id)
-        votes = await history.votes(user_id)
-        seen = await history.seen_artwork_ids(user_id)
+        liked = sum(1 for like in likes if like.value > 0)
+        votes = await history.votes(user_id) if liked else []
+        seen = await history.seen_artwork_ids(user_id) if with_seen else set()
     events = [FeedbackEvent(like.artwork_id, float(like.value), _age_days(like.at, now)) for like in likes]
     for vote in votes:
         events.extend(events_from_vote(vote.left_ids, vote.right_ids, vote.choice, _age_days(vote.at, now)))
     return History(
         events=[asdict(event) for event in events[:MAX_EVENTS]],
         seen=sorted(seen)[-MAX_EXCLUDED:],
-        likes=sum(1 for like in likes if like.value > 0),
+        likes=liked,
     )
 
 
