@@ -15,32 +15,32 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "Hi! I'm ArtMatch. Send me a photo of a painting — one you saw in a museum or simply like — "
             "and I'll describe it and show you two sets of similar works from the gallery.\n\n"
             "Tell me which set is better and tap ❤️ on works you love: that teaches me your taste.\n"
-            "/help — how it works · /lang — language"
+            "/foryou — works picked for your taste · /help — how it works · /lang — language"
         ),
         "ru": (
             "Привет! Я ArtMatch. Пришлите фото картины — увиденной в музее или просто любимой, — "
             "и я опишу её и покажу два набора похожих работ из галереи.\n\n"
             "Скажите, какой набор лучше, и отмечайте ❤️ понравившиеся работы — так я узнаю ваш вкус.\n"
-            "/help — как это работает · /lang — язык"
+            "/foryou — работы под ваш вкус · /help — как это работает · /lang — язык"
         ),
     },
     "help": {
         "en": (
             "How it works:\n"
             "1. Send a photo (or a JPEG/PNG/WebP file up to 20 MB).\n"
-            "2. First comes a set chosen by look, then a description and a set chosen by meaning.\n"
+            "2. I describe it and show two sets of similar works, each chosen a different way.\n"
             "3. Vote for the better set: A, B, both or neither.\n"
             "4. Tap a number under the sets: once ❤️ like, twice 👎 dislike, three times to undo.\n"
-            "/lang — switch language\n"
+            "/foryou — fresh works picked for your taste · /lang — switch language\n"
             "/daily — a work picked for you every day · /forget — delete everything I know about you"
         ),
         "ru": (
             "Как это работает:\n"
             "1. Пришлите фото (или файл JPEG/PNG/WebP до 20 МБ).\n"
-            "2. Сначала придёт набор, похожий по виду, затем описание и набор, близкий по смыслу.\n"
+            "2. Я опишу её и покажу два набора похожих работ, подобранных по-разному.\n"
             "3. Проголосуйте за лучший набор: A, B, оба или ни один.\n"
             "4. Нажмите номер под наборами: один раз ❤️ нравится, дважды 👎 не нравится, трижды — отмена.\n"
-            "/lang — сменить язык\n"
+            "/foryou — новые работы под ваш вкус · /lang — сменить язык\n"
             "/daily — работа для вас каждый день · /forget — удалить всё, что я о вас знаю"
         ),
     },
