@@ -6,37 +6,7 @@ import numpy as np
 import pytest
 
 from feedback.taste import FeedbackEvent, TasteProfile, events_from_vote
-
-DIM = 64
-
-
-def unit(vector: np.ndarray) -> np.ndarray:
-    return (vector / np.linalg.norm(vector, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def cluster(rng: np.random.Generator, centre: np.ndarray, count: int, spread: float = 0.6) -> np.ndarray:
-    """Works of one kind: the centre plus noise (spread 0.6 in 64 dims: cosine ~0.75 between two of them)."""
-    noise = unit(rng.standard_normal((count, DIM)))
-    return unit(centre + spread * noise)
-
-
-class Gallery:
-    """Artwork id -> vector, the lookup TasteProfile.build is given."""
-
-    def __init__(self) -> None:
-        self.rows: list[np.ndarray] = []
-
-    def add(self, vectors: np.ndarray) -> list[int]:
-        start = len(self.rows)
-        self.rows.extend(vectors)
-        return list(range(start, start + len(vectors)))
-
-    def __call__(self, ids: object) -> np.ndarray:
-        return np.stack([self.rows[i] for i in ids])  # type: ignore[union-attr]
-
-
-def likes(ids: list[int], age_days: float = 0.0) -> list[FeedbackEvent]:
-    return [FeedbackEvent(i, 1.0, age_days) for i in ids]
+from tests.feedback.vectors import DIM, Gallery, cluster, likes, unit
 
 
 @pytest.fixture
