@@ -18,7 +18,6 @@ from typing import Any
 import asyncpg
 from aiogram import Bot
 from aiogram.utils.chat_action import ChatActionSender
-from feedback.arena.interleaving import team_draft
 
 from bot.albums import artwork_record, send_set
 from bot.arena import FAST_RECOMMENDER, Arena, Matchup
@@ -26,6 +25,7 @@ from bot.inference_client import ImageRefused, InferenceClient, InferenceUnavail
 from bot.keyboards import SIDE_LABELS, feedback_keyboard
 from bot.personal import load_history
 from bot.texts import t
+from feedback.arena.interleaving import team_draft
 from feedback.recorder import DATABASE_DOWN, FeedbackRecorder, ShownAnalysis
 from storage.cache import AnalysisCache
 from storage.repositories import Repo, ShownSet
