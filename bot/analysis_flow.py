@@ -21,7 +21,7 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot.albums import artwork_record, send_set
 from bot.arena import FAST_RECOMMENDER, Arena, Matchup
-from bot.inference_client import ImageRefused, InferenceClient, InferenceUnavailable
+from bot.inference_client import REQUEST_ERRORS, ImageRefused, InferenceClient, InferenceUnavailable
 from bot.keyboards import SIDE_LABELS, feedback_keyboard
 from bot.personal import load_history
 from bot.texts import t
@@ -90,6 +90,8 @@ async def _answer_photo(
         await bot.send_message(chat_id, t(lang, REFUSAL_TEXTS.get(refusal.code, "not_an_image")))
         return None
     except InferenceUnavailable as down:
+        if str(down) in REQUEST_ERRORS:
+            deps.arena.invalidate()
         if down.retry_after:
             await bot.send_message(chat_id, t(lang, "service_busy", seconds=down.retry_after))
         else:

@@ -67,6 +67,10 @@ class Arena:
     def is_personal(self, name: str) -> bool:
         return any(entry["name"] == name and entry.get("personal") for entry in self._catalogue)
 
+    def invalidate(self) -> None:
+        """The service refused a matchup: re-read its catalogue before the next photo."""
+        self._fetched_at = float("-inf")
+
     async def refresh(self) -> None:
         """Re-read the service's registry when stale; on failure keep the last known one."""
         if time.monotonic() - self._fetched_at < CATALOGUE_TTL_S:

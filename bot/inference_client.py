@@ -12,6 +12,11 @@ import httpx
 logger = logging.getLogger(__name__)
 
 
+# Refusals of what the bot asked for (a recommender the service no longer has, a personal one without a profile):
+# the user can only retry, and the bot should re-read the service's catalogue.
+REQUEST_ERRORS = frozenset({"unknown_recommender", "needs_profile", "invalid_request"})
+
+
 class InferenceUnavailable(Exception):
     """The service is down, timed out or overloaded; the user can simply retry."""
 
@@ -132,6 +137,9 @@ class InferenceClient:
             raise InferenceUnavailable("overloaded", retry_after=retry_after)
         if response.status_code == 413:
             raise ImageRefused("too_large", str(body.get("detail", "")))
+        if body.get("error") in REQUEST_ERRORS:  # our request, not the user's image, was wrong
+            logger.error("inference %s refused the request: %s %s", path, body.get("error"), body.get("detail"))
+            raise InferenceUnavailable(str(body["error"]))
         if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 404):
             raise ImageRefused(str(body.get("error", "not_an_image")), str(body.get("detail", "")))
         logger.error("inference %s answered HTTP %s", path, response.status_code)

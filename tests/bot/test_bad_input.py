@@ -9,9 +9,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bot.inference_client import ImageRefused, InferenceClient, InferenceUnavailable
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import TelegramStub
 from tests.factories import image_bytes, png_claiming_size, synthetic_artwork
+from tests.fixtures_gallery import SERVICE_TOKEN
 
 _ids = itertools.count(1)
 
@@ -142,3 +144,20 @@ async def test_inference_down_tells_the_user_and_stores_nothing(
         assert await conn.fetchval("SELECT count(*) FROM analyses WHERE user_id = $1", user) == 0
     telegram.send_message(user, "en", text="/start")
     await telegram.wait_text(user, "I'm ArtMatch")
+
+
+async def test_a_matchup_the_service_refuses_is_our_fault_not_the_photos(inference_url: str) -> None:
+    """A recommender the service no longer has (or a personal one without a profile) must not be reported to the
+    user as a bad image: the client calls it unavailable, so the user is asked to retry."""
+    client = InferenceClient(inference_url, SERVICE_TOKEN, look_timeout=30, analyze_timeout=120)
+    try:
+        with pytest.raises(InferenceUnavailable) as gone:
+            await client.analyze(JPEG, 5, ["by_look", "retired_recommender"])
+        assert str(gone.value) == "unknown_recommender"
+        with pytest.raises(InferenceUnavailable) as no_profile:
+            await client.analyze(JPEG, 5, ["for_you", "by_look"])
+        assert str(no_profile.value) == "needs_profile"
+        with pytest.raises(ImageRefused):  # a bad image is still the image's fault
+            await client.analyze(b"%PDF-1.4 not an image", 5)
+    finally:
+        await client.close()
