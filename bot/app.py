@@ -96,9 +96,9 @@ def create_dispatcher(
     user_language = UserLanguageMiddleware(pool)
     dp.message.outer_middleware(user_language)
     dp.callback_query.outer_middleware(user_language)
-    dp.message.middleware(
-        RateLimitMiddleware(RateLimiter(redis, limit=settings.photos_per_minute, window_seconds=60))
-    )
+    rate_limit = RateLimitMiddleware(RateLimiter(redis, limit=settings.photos_per_minute, window_seconds=60))
+    dp.message.middleware(rate_limit)
+    dp.callback_query.middleware(rate_limit)
     dp.include_routers(*get_routers())
     return dp
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from bot.texts import language_for, t
 from feedback.recorder import DATABASE_DOWN
@@ -44,7 +44,8 @@ class UserLanguageMiddleware(BaseMiddleware):
 
 
 class RateLimitMiddleware(BaseMiddleware):
-    """Handlers flagged `rate_limit="<key>"` get at most N calls per user per minute."""
+    """Handlers flagged `rate_limit="<key>"` get at most N calls per user per minute (messages and buttons that
+    start expensive work, e.g. "more for me", share the budget of the same key)."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
@@ -52,7 +53,7 @@ class RateLimitMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         key = get_flag(data, "rate_limit")
         user: User | None = data.get("event_from_user")
-        if key is None or user is None or not isinstance(event, Message):
+        if key is None or user is None or not isinstance(event, Message | CallbackQuery):
             return await handler(event, data)
         try:
             decision = await self._limiter.hit(user.id, key)
@@ -60,6 +61,10 @@ class RateLimitMiddleware(BaseMiddleware):
             logger.warning("rate limiter unavailable", exc_info=True)
             return await handler(event, data)
         if not decision.allowed:
-            await event.answer(t(data["lang"], "rate_limited", seconds=decision.retry_after))
+            text = t(data["lang"], "rate_limited", seconds=decision.retry_after)
+            if isinstance(event, CallbackQuery):
+                await event.answer(text, show_alert=True)
+            else:
+                await event.answer(text)
             return None
         return await handler(event, data)

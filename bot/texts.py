@@ -47,8 +47,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "choose_language": {"en": "Choose your language:", "ru": "Выберите язык:"},
     "language_set": {"en": "Language: English 🇬🇧", "ru": "Язык: русский 🇷🇺"},
     "rate_limited": {
-        "en": "You're sending photos faster than I can look at them. Try again in {seconds} s.",
-        "ru": "Вы присылаете фото быстрее, чем я успеваю их рассмотреть. Попробуйте через {seconds} с.",
+        "en": "You're asking faster than I can look at pictures. Try again in {seconds} s.",
+        "ru": "Вы просите быстрее, чем я успеваю рассматривать картины. Попробуйте через {seconds} с.",
     },
     "working": {
         "en": "Looking at your picture… 🎨",

@@ -127,6 +127,6 @@ def create_router() -> Router:
     """A fresh router per dispatcher (a router can belong to one dispatcher only)."""
     router = Router(name="personal")
     router.message.register(for_you, Command("foryou"), flags={"rate_limit": "photo"})
-    router.callback_query.register(more, ForYouCallback.filter())
+    router.callback_query.register(more, ForYouCallback.filter(), flags={"rate_limit": "photo"})
     router.callback_query.register(like, SuggestionLikeCallback.filter())
     return router

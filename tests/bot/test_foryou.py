@@ -136,3 +136,20 @@ async def test_a_stranger_cannot_like_or_page_someone_elses_suggestions(
     assert "isn't for you" in await press_and_answer(telegram, owner, forged)  # a work it never contained
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM likes WHERE user_id = ANY($1)", [owner, stranger]) == 0
+
+
+async def test_more_for_me_is_rate_limited_like_photos(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any
+) -> None:
+    await start_bot(photos_per_minute=2)
+    user = new_id()
+    telegram.send_message(user, "en", text="/foryou")  # 1 of 2
+    onboarding = await telegram.wait_for(is_suggestion_panel(user, 0, telegram), timeout=60)
+    assert await press_and_answer(telegram, user, like_buttons(onboarding)[0]["callback_data"]) == "❤️ Liked"
+    mark = len(telegram.calls)
+    telegram.press(user, more_button(onboarding)["callback_data"])  # 2 of 2
+    await telegram.wait_for(is_suggestion_panel(user, mark, telegram), timeout=60)
+    refusal = await press_and_answer(telegram, user, more_button(onboarding)["callback_data"])  # over the limit
+    assert "faster than I can look at pictures" in refusal and "Try again in" in refusal
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM suggestions WHERE user_id = $1", user) == 2

@@ -283,5 +283,5 @@ async def test_rate_limit_tells_the_user_when_to_come_back(
     telegram.send_message(
         user, "en", document={"file_id": "z", "file_unique_id": "z", "mime_type": "application/pdf"}
     )
-    call = await telegram.wait_text(user, "faster than I can look")
+    call = await telegram.wait_text(user, "faster than I can look at pictures")
     assert "Try again in" in call.params["text"]
