@@ -85,7 +85,7 @@ async def _answer_photo(
     cached = await _cached(deps.cache, sha256)
     try:
         async with ChatActionSender.upload_photo(bot=bot, chat_id=chat_id):
-            shown = await _show(bot, chat_id, image, lang, deps, matchup, cached, events, rng)
+            shown = await _show(bot, chat_id, image, sha256, lang, deps, matchup, cached, events, rng)
     except ImageRefused as refusal:
         await bot.send_message(chat_id, t(lang, REFUSAL_TEXTS.get(refusal.code, "not_an_image")))
         return None
@@ -133,6 +133,7 @@ async def _show(
     bot: Bot,
     chat_id: int,
     image: bytes,
+    sha256: str,
     lang: str,
     deps: AnalysisDeps,
     matchup: Matchup,
@@ -151,7 +152,11 @@ async def _show(
     if missing:
         feedback = events if any(deps.arena.is_personal(name) for name in missing) else None
         full_task = asyncio.create_task(deps.inference.analyze(image, deps.top_k, missing, feedback))
-    shown = Shown(hits={}, description=str((cached or {}).get("description", "")), models={})
+    shown = Shown(
+        hits={},
+        description=str((cached or {}).get("description", "")),
+        models=dict((cached or {}).get("models", {})),
+    )
     known: dict[int, str] = {}
     try:
         fast = FAST_RECOMMENDER if FAST_RECOMMENDER in matchup.names and matchup.mode == "sides" else None
@@ -172,7 +177,7 @@ async def _show(
             shown.models = full.get("models", {})
             fresh = full["recommendations"]
             have.update({name: fresh[name] for name in missing})
-            await _store_in_cache(deps.cache, image, full, cached, deps.arena)
+            await _store_in_cache(deps.cache, sha256, full, cached, deps.arena)
     except BaseException:
         if full_task is not None:
             full_task.cancel()
@@ -232,7 +237,7 @@ async def _cached(cache: AnalysisCache, sha256: str) -> dict[str, Any] | None:
 
 
 async def _store_in_cache(
-    cache: AnalysisCache, image: bytes, full: dict[str, Any], cached: dict[str, Any] | None, arena: Arena
+    cache: AnalysisCache, sha256: str, full: dict[str, Any], cached: dict[str, Any] | None, arena: Arena
 ) -> None:
     """Add the non-personal sets to what the cache knows about this photo (personal sets are per user)."""
     recommendations = dict((cached or {}).get("recommendations", {}))
@@ -241,7 +246,7 @@ async def _store_in_cache(
     )
     entry = {"description": full["description"], "models": full.get("models", {}), "recommendations": recommendations}
     try:
-        await cache.put(hashlib.sha256(image).hexdigest(), entry)
+        await cache.put(sha256, entry)
     except Exception:
         logger.warning("analysis cache write failed", exc_info=True)
 

@@ -234,12 +234,14 @@ async def test_the_same_photo_twice_is_answered_from_cache(
         rows = {
             r["id"]: r
             for r in await conn.fetch(
-                "SELECT id, from_cache, description FROM analyses WHERE id = ANY($1)", [first, second]
+                "SELECT id, from_cache, description, model_versions::text AS models FROM analyses WHERE id = ANY($1)",
+                [first, second],
             )
         }
     assert second != first
     assert rows[first]["from_cache"] is False and rows[second]["from_cache"] is True
     assert rows[first]["description"] == rows[second]["description"]
+    assert rows[first]["models"] == rows[second]["models"] != "{}"  # which models answered is kept from the cache
 
 
 async def test_russian_user_gets_russian_texts(
