@@ -147,7 +147,8 @@ async def _show(
     (description first) are still being computed; recommenders already in the photo's cache cost nothing.
     """
     have: dict[str, Hits] = dict((cached or {}).get("recommendations", {}))
-    missing = _missing(matchup, cached, deps.arena)
+    fast = FAST_RECOMMENDER if FAST_RECOMMENDER in matchup.names and matchup.mode == "sides" else None
+    missing = [name for name in _missing(matchup, cached, deps.arena) if name != fast]  # fast: via /v1/look
     full_task = None
     if missing:
         feedback = events if any(deps.arena.is_personal(name) for name in missing) else None
@@ -159,7 +160,6 @@ async def _show(
     )
     known: dict[int, str] = {}
     try:
-        fast = FAST_RECOMMENDER if FAST_RECOMMENDER in matchup.names and matchup.mode == "sides" else None
         if fast is not None:
             if fast not in have:
                 have[fast] = (await deps.inference.look(image, deps.top_k))["recommendations"][fast]
@@ -173,15 +173,16 @@ async def _show(
                     raise
                 await bot.send_message(chat_id, t(lang, "description_failed"))
                 return None
-            shown.description = full["description"]
-            shown.models = full.get("models", {})
+            shown.description = full.get("description") or shown.description
+            shown.models = full.get("models") or shown.models
             fresh = full["recommendations"]
             have.update({name: fresh[name] for name in missing})
-            await _store_in_cache(deps.cache, sha256, full, cached, deps.arena)
     except BaseException:
         if full_task is not None:
             full_task.cancel()
         raise
+    if have != (cached or {}).get("recommendations", {}):
+        await _store_in_cache(deps.cache, sha256, shown, have, deps.arena)
     await bot.send_message(chat_id, t(lang, "description", description=shown.description))
     if matchup.mode == "interleaved":
         merged = team_draft(_ids(have[matchup.left]), _ids(have[matchup.right]), deps.top_k, rng)
@@ -237,14 +238,14 @@ async def _cached(cache: AnalysisCache, sha256: str) -> dict[str, Any] | None:
 
 
 async def _store_in_cache(
-    cache: AnalysisCache, sha256: str, full: dict[str, Any], cached: dict[str, Any] | None, arena: Arena
+    cache: AnalysisCache, sha256: str, shown: Shown, have: dict[str, Hits], arena: Arena
 ) -> None:
-    """Add the non-personal sets to what the cache knows about this photo (personal sets are per user)."""
-    recommendations = dict((cached or {}).get("recommendations", {}))
-    recommendations.update(
-        {name: hits for name, hits in full["recommendations"].items() if not arena.is_personal(name)}
-    )
-    entry = {"description": full["description"], "models": full.get("models", {}), "recommendations": recommendations}
+    """Everything now known about this photo but the personal sets (those are per user, never shared)."""
+    entry = {
+        "description": shown.description,
+        "models": shown.models,
+        "recommendations": {name: hits for name, hits in have.items() if not arena.is_personal(name)},
+    }
     try:
         await cache.put(sha256, entry)
     except Exception:

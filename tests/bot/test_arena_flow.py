@@ -3,11 +3,14 @@ profile; the interleaving mode shows one merged set whose likes are its verdict.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
 
 from bot.callbacks import LikeCallback
+from storage.cache import AnalysisCache
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
 from tests.bot.test_photo_flow import albums, analysis_id_of, buttons, is_panel, send_photo, vote_data, wait_answer
@@ -125,3 +128,31 @@ async def test_interleaved_mode_shows_one_merged_set_credited_by_likes(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM votes WHERE analysis_id = $1", analysis_id) == 0
         assert await conn.fetchval("SELECT count(*) FROM likes WHERE user_id = $1", user) == 1
+
+
+async def test_a_partly_cached_photo_only_computes_the_missing_set(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, bot_redis: Redis, new_id: Any
+) -> None:
+    """The photo's description and meaning set are cached (from a matchup without by_look): by_look is fetched
+    by /v1/look alone, the description is the cached one, and the cache learns the new set."""
+    photo = image_bytes(synthetic_artwork(340))
+    sha256 = hashlib.sha256(photo).hexdigest()
+    cache = AnalysisCache(bot_redis, ttl_seconds=3600)
+    meaning = [{"artwork_id": i, "title": f"Composition No. {i}", "artist": f"Painter {i % 4}"} for i in range(5)]
+    await cache.put(
+        sha256,
+        {"description": "A cached description.", "models": {"clip": "x"}, "recommendations": {"by_meaning": meaning}},
+    )
+    await start_bot()  # by_look against by_meaning
+    user = new_id()
+    send_photo(telegram, user, photo)
+    panel = await telegram.wait_for(is_panel(user), timeout=120)
+    description = next(
+        c for c in telegram.sent("sendMessage", chat_id=user) if c.params["text"].startswith("🖼")
+    )
+    assert description.params["text"] == "🖼 A cached description."
+    sets = await shown_sets(pool, analysis_id_of(panel))
+    assert list(sets["by_meaning"]["artwork_ids"]) == [0, 1, 2, 3, 4]
+    entry = await cache.get(sha256)
+    assert entry is not None and set(entry["recommendations"]) == {"by_look", "by_meaning"}
+    assert entry["description"] == "A cached description."
