@@ -92,7 +92,7 @@ def unique(photo: bytes, n: int) -> bytes:
     return buffer.getvalue()
 
 
-async def measure(url: str, photos: list[bytes], requests: int) -> dict[str, object]:
+async def measure(url: str, photos: list[bytes], requests: int, recommenders: str) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     look_ms, full_ms = [], []
     stages: dict[str, list[float]] = {}
@@ -103,7 +103,8 @@ async def measure(url: str, photos: list[bytes], requests: int) -> dict[str, obj
             started = time.perf_counter()
 
             async def call(path: str, photo: bytes = photo, started: float = started) -> tuple[dict, float]:
-                response = await client.post(path, files={"image": ("p.jpg", photo, "image/jpeg")})
+                form = {"recommenders": recommenders} if path == "/v1/analyze" else None
+                response = await client.post(path, data=form, files={"image": ("p.jpg", photo, "image/jpeg")})
                 response.raise_for_status()
                 return response.json(), (time.perf_counter() - started) * 1000
 
@@ -128,8 +129,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--gallery-size", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "artmatch-bench")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "analyze.json")
+    parser.add_argument(
+        "--recommenders", default="by_look,by_meaning", help="the arena matchup /v1/analyze is asked for"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default: results/analyze[_<matchup>].json")
     args = parser.parse_args()
+    if args.out is None:
+        suffix = "" if args.recommenders == "by_look,by_meaning" else "_" + args.recommenders.replace(",", "_")
+        args.out = ROOT / "benchmarks" / "results" / f"analyze{suffix}.json"
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = model_settings(args.workdir)
     gallery = big_gallery(args.workdir, settings, args.gallery_size)
@@ -150,13 +157,14 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        result = asyncio.run(measure(url, phone_photos(8), args.requests))
+        result = asyncio.run(measure(url, phone_photos(8), args.requests, args.recommenders))
     finally:
         service.terminate()
         service.wait(20)
     result = {
         "gallery_vectors": args.gallery_size,
         "requests": args.requests,
+        "recommenders": args.recommenders,
         "models": "CLIP ViT-B-32 (random weights), all-MiniLM-L6-v2, tiny LLaVA-Next (max_new_tokens=32)",
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         **result,
