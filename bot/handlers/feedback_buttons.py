@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
@@ -37,17 +38,11 @@ async def vote(
 async def like(
     query: CallbackQuery, callback_data: LikeCallback, lang: str, recorder: FeedbackRecorder
 ) -> None:
-    try:
-        outcome = await recorder.like(
-            query.from_user.id, callback_data.analysis_id, callback_data.artwork_id, callback_data.value
-        )
-    except DATABASE_DOWN:
-        await query.answer(t(lang, "error"), show_alert=True)
+    recorded = recorder.like(
+        query.from_user.id, callback_data.analysis_id, callback_data.artwork_id, callback_data.value
+    )
+    if not await acknowledge_like(query, lang, callback_data.value, recorded):
         return
-    if outcome is Outcome.REFUSED:
-        await query.answer(t(lang, "forged"), show_alert=True)
-        return
-    await query.answer(t(lang, LIKE_ANSWERS[callback_data.value]))
     await _redraw(
         query,
         recorder,
@@ -55,6 +50,21 @@ async def like(
         callback_data.analysis_id,
         override={callback_data.artwork_id: callback_data.value},
     )
+
+
+async def acknowledge_like(query: CallbackQuery, lang: str, value: int, recorded: Awaitable[Outcome]) -> bool:
+    """Answer a like press (under sets or under a personal set alike); True when it counted and the
+    buttons should be redrawn."""
+    try:
+        outcome = await recorded
+    except DATABASE_DOWN:
+        await query.answer(t(lang, "error"), show_alert=True)
+        return False
+    if outcome is Outcome.REFUSED:
+        await query.answer(t(lang, "forged"), show_alert=True)
+        return False
+    await query.answer(t(lang, LIKE_ANSWERS[value]))
+    return True
 
 
 async def _redraw(

@@ -11,13 +11,13 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.analysis_flow import AnalysisDeps
 from bot.callbacks import ForYouCallback, SuggestionLikeCallback
-from bot.handlers.feedback_buttons import LIKE_ANSWERS
+from bot.handlers.feedback_buttons import acknowledge_like
 from bot.inference_client import InferenceUnavailable
 from bot.keyboards import suggestion_keyboard
 from bot.personal import load_history, send_onboarding, send_suggestions
 from bot.settings import BotSettings
 from bot.texts import t
-from feedback.recorder import DATABASE_DOWN, FeedbackRecorder, Outcome
+from feedback.recorder import DATABASE_DOWN, FeedbackRecorder
 from storage.repositories import Repo
 
 logger = logging.getLogger(__name__)
@@ -57,19 +57,11 @@ async def more(
 async def like(
     query: CallbackQuery, callback_data: SuggestionLikeCallback, lang: str, recorder: FeedbackRecorder
 ) -> None:
-    user_id = query.from_user.id
-    try:
-        outcome = await recorder.like_suggestion(
-            user_id, callback_data.suggestion_id, callback_data.artwork_id, callback_data.value
-        )
-    except DATABASE_DOWN:
-        await query.answer(t(lang, "error"), show_alert=True)
-        return
-    if outcome is Outcome.REFUSED:
-        await query.answer(t(lang, "forged"), show_alert=True)
-        return
-    await query.answer(t(lang, LIKE_ANSWERS[callback_data.value]))
-    await _redraw(query, recorder, lang, callback_data)
+    recorded = recorder.like_suggestion(
+        query.from_user.id, callback_data.suggestion_id, callback_data.artwork_id, callback_data.value
+    )
+    if await acknowledge_like(query, lang, callback_data.value, recorded):
+        await _redraw(query, recorder, lang, callback_data)
 
 
 async def _personal_set(

@@ -88,3 +88,30 @@ async def start_bot(
     yield start
     for stop in reversed(stoppers):
         await stop()
+
+
+@contextlib.asynccontextmanager
+async def bot_on_a_dead_database(telegram: TelegramStub, redis: Redis, **overrides: Any) -> AsyncIterator[None]:
+    """The bot while Postgres restarts: its pool points at a port nothing listens on."""
+    dead = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/test", min_size=0, max_size=2)
+    settings = BotSettings(
+        token=BOT_TOKEN,
+        api_base_url=telegram.base_url,
+        inference_token=SERVICE_TOKEN,
+        redis_url="unused",
+        **{"inference_url": "http://127.0.0.1:1", **overrides},
+    )
+    inference = InferenceClient(settings.inference_url, SERVICE_TOKEN, look_timeout=5, analyze_timeout=5)
+    bot = create_bot(settings)
+    dp = create_dispatcher(settings, dead, redis, inference)
+    task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await dp.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        await inference.close()
+        await bot.session.close()
+        await dead.close()

@@ -134,6 +134,18 @@ class TelegramStub:
             timeout,
         )
 
+    async def reply_after(self, chat_id: int, mark: int, timeout: float = 30.0) -> str:
+        """The text of the first message sent to `chat_id` after call number `mark`."""
+        call = await self.wait_for(
+            lambda c: (
+                c.method == "sendMessage"
+                and str(c.params.get("chat_id")) == str(chat_id)
+                and any(c is new for new in self.calls[mark:])  # identical replies compare equal: match by identity
+            ),
+            timeout,
+        )
+        return str(call.params["text"])
+
     # ---- the HTTP side --------------------------------------------------------------------------
     async def _method(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

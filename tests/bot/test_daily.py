@@ -76,15 +76,7 @@ async def command(telegram: TelegramStub, user: int, text: str, lang: str = "en"
     """Send a command and return the bot's reply."""
     mark = len(telegram.calls)
     telegram.send_message(user, lang, text=text)
-    reply = await telegram.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and str(c.params.get("chat_id")) == str(user)
-            and any(c is new for new in telegram.calls[mark:])  # identical replies compare equal
-        ),
-        timeout=30,
-    )
-    return str(reply.params["text"])
+    return await telegram.reply_after(user, mark)
 
 
 async def test_daily_on_status_and_off(

@@ -3,10 +3,7 @@ and old buttons are gone, and nobody else's; cancelling or a database outage del
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,18 +12,14 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 
-from bot.app import create_bot, create_dispatcher
 from bot.callbacks import ForgetCallback
-from bot.inference_client import InferenceClient
-from bot.settings import BotSettings
 from storage.cache import AnalysisCache
 from storage.repositories import Repo
-from tests.bot.conftest import BOT_TOKEN, StartBot
+from tests.bot.conftest import StartBot, bot_on_a_dead_database
 from tests.bot.telegram_stub import BOT_ID, Call, TelegramStub
 from tests.bot.test_foryou import is_suggestion_panel
 from tests.bot.test_photo_flow import analysis_id_of, buttons, is_panel, send_photo, vote_data, wait_answer
 from tests.factories import image_bytes, synthetic_artwork
-from tests.fixtures_gallery import SERVICE_TOKEN
 
 CONFIRM = ForgetCallback(confirm=True).pack()
 CANCEL = ForgetCallback(confirm=False).pack()
@@ -47,18 +40,6 @@ async def press(telegram: TelegramStub, user: int, data: str) -> Call:
     mark = len(telegram.calls)
     telegram.press(user, data)
     return await wait_answer(telegram, mark)
-
-
-async def reply_after(telegram: TelegramStub, user: int, mark: int) -> str:
-    call = await telegram.wait_for(
-        lambda c: (
-            c.method == "sendMessage"
-            and str(c.params.get("chat_id")) == str(user)
-            and any(c is new for new in telegram.calls[mark:])  # identical replies compare equal
-        ),
-        timeout=30,
-    )
-    return str(call.params["text"])
 
 
 async def ask_to_forget(telegram: TelegramStub, user: int, lang: str = "en") -> Call:
@@ -89,7 +70,7 @@ async def person_with_history(telegram: TelegramStub, pool: asyncpg.Pool, user: 
     await telegram.wait_for(is_suggestion_panel(user, mark, telegram), timeout=60)
     mark = len(telegram.calls)
     telegram.send_message(user, "en", text="/daily on 8")
-    await reply_after(telegram, user, mark)
+    await telegram.reply_after(user, mark)
     return analysis_id, like
 
 
@@ -115,7 +96,7 @@ async def test_forget_deletes_everything_of_the_user_and_nothing_of_anyone_else(
     assert [b["callback_data"] for b in buttons(confirmation)] == [CONFIRM, CANCEL]
     mark = len(telegram.calls)
     await press(telegram, user, CONFIRM)
-    report = await reply_after(telegram, user, mark)
+    report = await telegram.reply_after(user, mark)
     assert report.startswith("Done: I have forgotten you.")
     assert "analyses: 1\nvotes: 1\nlikes and dislikes: 1\npersonal picks: 1\nThe daily pick is turned off." in report
 
@@ -144,7 +125,7 @@ async def test_a_stranger_pressing_confirm_forgets_only_themselves(
     await ask_to_forget(telegram, owner)
     mark = len(telegram.calls)
     await press(telegram, stranger, CONFIRM)  # the owner's confirmation, pressed by someone else
-    report = await reply_after(telegram, stranger, mark)
+    report = await telegram.reply_after(stranger, mark)
     assert "analyses: 0\nvotes: 0" in report and "There was no daily pick" in report
     assert await counts(pool, owner) == before
 
@@ -160,39 +141,12 @@ async def test_cancel_deletes_nothing(
     assert [b["text"] for b in buttons(confirmation)] == ["🗑 Да, удалить всё", "Отмена"]
     mark = len(telegram.calls)
     await press(telegram, user, CANCEL)
-    assert await reply_after(telegram, user, mark) == "Cancelled: nothing was deleted."
+    assert await telegram.reply_after(user, mark) == "Cancelled: nothing was deleted."
     assert await counts(pool, user) == before
     # the confirmation lost its buttons once answered
     await telegram.wait_for(
         lambda c: c.method == "editMessageReplyMarkup" and str(c.params.get("chat_id")) == str(user), timeout=30
     )
-
-
-@contextlib.asynccontextmanager
-async def bot_without_database(telegram: TelegramStub, inference_url: str, redis: Redis) -> AsyncIterator[None]:
-    """The bot while Postgres restarts: its pool points at a port nothing listens on."""
-    dead = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/test", min_size=0, max_size=2)
-    settings = BotSettings(
-        token=BOT_TOKEN,
-        api_base_url=telegram.base_url,
-        inference_url=inference_url,
-        inference_token=SERVICE_TOKEN,
-        redis_url="unused",
-    )
-    inference = InferenceClient(inference_url, SERVICE_TOKEN, look_timeout=30, analyze_timeout=30)
-    bot = create_bot(settings)
-    dp = create_dispatcher(settings, dead, redis, inference)
-    task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        await inference.close()
-        await bot.session.close()
-        await dead.close()
 
 
 async def test_with_the_database_down_nothing_is_deleted_and_the_user_is_told(
@@ -203,11 +157,11 @@ async def test_with_the_database_down_nothing_is_deleted_and_the_user_is_told(
         repo = Repo(conn)
         await repo.users.touch(user, "en")
         await repo.daily.subscribe(user, 9, 0, datetime.now(UTC))
-    async with bot_without_database(telegram, inference_url, bot_redis):
+    async with bot_on_a_dead_database(telegram, bot_redis, inference_url=inference_url):
         await ask_to_forget(telegram, user)
         mark = len(telegram.calls)
         await press(telegram, user, CONFIRM)
-        reply = await reply_after(telegram, user, mark)
+        reply = await telegram.reply_after(user, mark)
     assert "nothing was deleted" in reply and "try /forget again" in reply
     async with pool.acquire() as conn:
         repo = Repo(conn)

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import create_bot, create_dispatcher
-from bot.inference_client import InferenceClient
-from bot.settings import BotSettings
 from bot.texts import t
 from feedback.arena import VoteTable, fit
 from feedback.leaderboard import LeaderboardCache
 from storage.repositories import Repo
-from tests.bot.conftest import BOT_TOKEN, StartBot
+from tests.bot.conftest import StartBot, bot_on_a_dead_database
 from tests.bot.telegram_stub import Call, TelegramStub
-from tests.fixtures_gallery import SERVICE_TOKEN
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -91,38 +86,19 @@ async def test_non_admin_gets_the_unknown_command_answer_and_no_photo(
 
 
 @pytest.fixture
-async def bot_on_a_dead_database(
+async def admin_of_a_bot_on_a_dead_database(
     telegram: TelegramStub, bot_redis: Redis, new_id: Callable[[], int]
 ) -> AsyncIterator[int]:
-    """A bot whose Postgres is down (nothing listens on its port); yields its admin's id."""
+    """A bot whose Postgres is down; yields its admin's id."""
     admin = new_id()
-    dead_pool = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/test", min_size=0, max_size=2)
-    settings = BotSettings(
-        token=BOT_TOKEN,
-        api_base_url=telegram.base_url,
-        inference_url="http://127.0.0.1:1",
-        inference_token=SERVICE_TOKEN,
-        redis_url="unused",
-        admin_ids=[admin],
-    )
-    inference = InferenceClient(settings.inference_url, SERVICE_TOKEN, look_timeout=1, analyze_timeout=1)
-    bot = create_bot(settings)
-    dp = create_dispatcher(settings, dead_pool, bot_redis, inference)
-    task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-    try:
+    async with bot_on_a_dead_database(telegram, bot_redis, admin_ids=[admin]):
         yield admin
-    finally:
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        await inference.close()
-        await bot.session.close()
-        await dead_pool.close()
 
 
-async def test_database_down_gets_a_friendly_message(telegram: TelegramStub, bot_on_a_dead_database: int) -> None:
-    admin = bot_on_a_dead_database
+async def test_database_down_gets_a_friendly_message(
+    telegram: TelegramStub, admin_of_a_bot_on_a_dead_database: int
+) -> None:
+    admin = admin_of_a_bot_on_a_dead_database
     telegram.send_message(admin, "en", text="/stats")
     await telegram.wait_text(admin, t("en", "stats_unavailable"), timeout=30)
     assert not telegram.sent("sendPhoto", chat_id=admin)
