@@ -1,0 +1,122 @@
+"""The typed contract between the bot and the inference service, and the arena's vocabulary: defined once here.
+
+The service declares these models as FastAPI `response_model`s (so `/docs` shows every shape) and the bot's
+client parses each answer into them, so a field renamed on one side fails loudly in tests instead of as a
+`KeyError` in a user's chat. Pure pydantic: importing it loads no model, no torch, no FAISS, so the bot (and
+storage, for the literals) can import it without the ML stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VoteChoice = Literal["left", "right", "both", "neither"]
+"""A vote on a two-set analysis: one side won, both were good, or neither was."""
+VOTE_CHOICES: tuple[VoteChoice, ...] = get_args(VoteChoice)
+
+Side = Literal["left", "right"]
+"""Where a recommender's set was shown (A = left, B = right); interleaving stores its two teams the same way."""
+SIDES: tuple[Side, ...] = get_args(Side)
+
+ArenaMode = Literal["sides", "interleaved"]
+"""`sides`: two sets and a vote; `interleaved`: one team-draft set, credited from likes."""
+ARENA_MODES: tuple[ArenaMode, ...] = get_args(ArenaMode)
+
+
+class _Answer(BaseModel):
+    """Answers tolerate fields added by a newer service (the bot ignores them), never missing ones."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Artwork(_Answer):
+    """A gallery work as clients see it; `file` is its source file's name relative to the images folder."""
+
+    artwork_id: int = Field(ge=0)
+    file: str = ""
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    style: str = ""
+    genre: str = ""
+    description: str = ""
+
+
+class Hit(Artwork):
+    """A recommended work with its similarity score (higher is closer); `because` only from personal recommenders:
+    the liked work it resembles most."""
+
+    score: float = 0.0
+    because: int | None = None
+
+
+Sets = dict[str, list[Hit]]
+"""Recommender name -> its hits, best first."""
+
+
+class LookResponse(_Answer):
+    """`POST /v1/look`: the fast visual set (CLIP + FAISS only)."""
+
+    image_sha256: str
+    recommendations: Sets
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    models: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnalyzeResponse(LookResponse):
+    """`POST /v1/analyze`: the description (empty when no named recommender needed one) and one set per name."""
+
+    description: str | None = None
+
+
+class RecommenderInfo(_Answer):
+    """One entry of the arena's registry; `fast` ones need only the CLIP pass, so /v1/look can serve them."""
+
+    name: str
+    needs: list[str] = Field(default_factory=list)
+    personal: bool = False
+    fast: bool = False
+
+
+class RecommendersResponse(_Answer):
+    recommenders: list[RecommenderInfo]
+
+
+class LikedWork(_Answer):
+    artwork_id: int
+    title: str = ""
+    artist: str = ""
+
+
+class Suggestion(Artwork):
+    """A personal pick: `because` names the liked work it comes from (None: an exploration pick or no match)."""
+
+    score: float = 0.0
+    because: LikedWork | None = None
+    explored: bool = False
+
+
+class ProfileSummary(_Answer):
+    interests: int
+    likes: int
+
+
+class SuggestResponse(_Answer):
+    """`POST /v1/suggest`."""
+
+    suggestions: list[Suggestion]
+    profile: ProfileSummary
+
+
+class OnboardingResponse(_Answer):
+    """`POST /v1/onboarding`: a diverse sample for a new user to pick favourites from."""
+
+    artworks: list[Artwork]
+
+
+class HealthResponse(_Answer):
+    status: str
+    gallery_size: int
+    models: dict[str, Any] = Field(default_factory=dict)
