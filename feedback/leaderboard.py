@@ -17,6 +17,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from feedback.arena import Interleaved, Leaderboard, VoteTable, credit, fit
+from storage.cache import degrade_when_redis_down
 from storage.cache.keys import DEFAULT_PREFIX, key
 from storage.db import Connection
 from storage.repositories import InterleavedRecord, Repo
@@ -69,8 +70,9 @@ class LeaderboardCache:
         self._ttl = int(ttl_seconds)
         self._key = key(prefix, "arena", "leaderboard")
 
+    @degrade_when_redis_down(None)
     async def get(self) -> Leaderboard | None:
-        """The cached board; None when absent, expired or unreadable (an unreadable entry is dropped)."""
+        """The cached board; None when absent, expired, unreadable (such an entry is dropped) or Redis is away."""
         raw = await self._redis.get(self._key)
         if raw is None:
             return None
@@ -81,6 +83,7 @@ class LeaderboardCache:
             await self._redis.delete(self._key)
             return None
 
+    @degrade_when_redis_down(None)
     async def put(self, board: Leaderboard) -> None:
         await self._redis.set(self._key, board.to_json(), ex=self._ttl)
 

@@ -1,14 +1,20 @@
-"""The asyncpg pool, created patiently: after a restart the bot may start before Postgres is ready."""
+"""The asyncpg pool, created patiently (after a restart the bot may start before Postgres is ready), what
+"the database is unavailable" means, and the one place where transactions begin (`unit_of_work`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+if TYPE_CHECKING:
+    from storage.repositories import Repo
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +31,32 @@ TRANSIENT_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
 )
+
+# Errors that mean "the database is away right now" once the pool exists: the above (refused, pool-acquire
+# timeout, which is the builtin TimeoutError, too many connections, a connection lost mid-query) plus a closed
+# or closing connection and a server shutting down under a running query (a restart). A caller that catches
+# these may queue the work for later (the feedback outbox); everything else is a bug or bad data.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    *TRANSIENT_CONNECT_ERRORS,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool, *, timeout: float = 5.0) -> AsyncIterator[Repo]:
+    """A connection from `pool` in one transaction, as a `Repo`: committed when the block ends, rolled back
+    when it raises.
+
+    This is the one place where transactions begin: repositories never open one, and callers (middlewares,
+    services, the outbox drainer) do not call `conn.transaction()` themselves. Acquiring waits at most
+    `timeout` seconds, so a dead or saturated database raises one of `DATABASE_DOWN` instead of hanging.
+    """
+    from storage.repositories import Repo  # storage.repositories imports this module for `Connection`
+
+    async with pool.acquire(timeout=timeout) as conn, conn.transaction():
+        yield Repo(conn)
 
 
 async def create_pool(

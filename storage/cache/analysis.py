@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from storage.cache.availability import degrade_when_redis_down
 from storage.cache.keys import DEFAULT_PREFIX, dumps, key, loads
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ class AnalysisCache:
     def _key(self, sha256: str) -> str:
         return key(self._prefix, "analysis", sha256)
 
+    @degrade_when_redis_down(None)
     async def get(self, sha256: str) -> dict[str, Any] | None:
-        """The cached analysis; None when absent, expired or unreadable (unreadable entries are dropped)."""
+        """The cached analysis; None when absent, expired, unreadable (such entries are dropped) or Redis is away."""
         raw = await self._redis.get(self._key(sha256))
         if raw is None:
             return None
@@ -40,10 +42,12 @@ class AnalysisCache:
             return None
         return value
 
+    @degrade_when_redis_down(None)
     async def put(self, sha256: str, analysis: dict[str, Any]) -> None:
         """Store as JSON with the TTL; the value must be JSON-serialisable (TypeError otherwise)."""
         await self._redis.set(self._key(sha256), dumps(analysis), ex=self._ttl)
 
+    @degrade_when_redis_down(None)
     async def forget(self, sha256s: Sequence[str]) -> None:
         """Drop these photos' entries (their sender asked to be forgotten; a later upload recomputes)."""
         if sha256s:

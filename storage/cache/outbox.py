@@ -77,7 +77,8 @@ class FeedbackOutbox:
         self._release_script = redis.register_script(_RELEASE_LUA)
 
     async def push(self, event: dict[str, Any]) -> int:
-        """Append an event (JSON); returns the queue length."""
+        """Append an event (JSON); returns the queue length. Raises one of `REDIS_DOWN` when Redis is away
+        (after the client's retries): the caller must not answer "queued" then."""
         return int(await self._redis.rpush(self._queue, dumps(event)))
 
     async def size(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from storage.cache import keys
+from storage.cache.availability import degrade_when_redis_down
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,13 @@ class RateLimiter:
         self._window = int(window_seconds)
         self._prefix = prefix
 
+    @degrade_when_redis_down(RateDecision(allowed=True, retry_after=0))
     async def hit(self, user_id: int, key: str = "photo") -> RateDecision:
         """Count one action; allowed while at most `limit` actions fall in the current window.
 
         INCR, EXPIRE NX and TTL run in one MULTI, so the window starts at the first hit and the expiry is set
-        even if a previous client died between commands. Redis's clock decides, not ours.
+        even if a previous client died between commands. Redis's clock decides, not ours. While Redis is away
+        everything is allowed: a limit that cannot count must not lock everyone out.
         """
         counter = keys.key(self._prefix, "rate", key, user_id)
         async with self._redis.pipeline(transaction=True) as pipe:

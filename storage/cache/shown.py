@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from storage.cache.availability import degrade_when_redis_down
 from storage.cache.keys import DEFAULT_PREFIX, dumps, key, loads
 
 
@@ -26,6 +27,7 @@ class ShownAnalysisRegistry:
     def _key(self, analysis_id: int) -> str:
         return key(self._prefix, self._namespace, int(analysis_id))
 
+    @degrade_when_redis_down(None)
     async def remember(
         self,
         analysis_id: int,
@@ -45,8 +47,10 @@ class ShownAnalysisRegistry:
             record["display_ids"] = [int(i) for i in display_ids]
         await self._redis.set(self._key(analysis_id), dumps(record), ex=self._ttl)
 
+    @degrade_when_redis_down(None)
     async def get(self, analysis_id: int) -> dict[str, Any] | None:
-        """{'analysis_id', 'user_id', 'sets': {side: [ids]}} or None (unknown, expired or unreadable)."""
+        """{'analysis_id', 'user_id', 'sets': {side: [ids]}} or None (unknown, expired, unreadable or Redis is
+        away: the caller then asks Postgres)."""
         raw = await self._redis.get(self._key(analysis_id))
         if raw is None:
             return None
@@ -62,6 +66,7 @@ class ShownAnalysisRegistry:
             return None
         return record
 
+    @degrade_when_redis_down(None)
     async def forget(self, ids: Sequence[int]) -> None:
         """Drop records (a user asked to be forgotten: their old buttons must stop working at once)."""
         if ids:
