@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -19,14 +19,27 @@ from fastapi import FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from feedback.taste import TasteProfile
+from inference import contract
 from inference import recommenders as registry
 from inference.batcher import Overloaded
 from inference.deps import SECURED, PipelineDep
-from inference.gallery_store import Artwork, Gallery
+from inference.gallery_store import Artwork, Gallery, Hit
 from inference.images import ImageRejected
-from inference.middleware import AccessLog, ApiError, BearerAuth, UploadLimit, error_response, too_large
+from inference.middleware import (
+    MULTIPART_SLACK,
+    AccessLog,
+    ApiError,
+    BearerAuth,
+    BodyCap,
+    BodyTimeout,
+    CancelOnDisconnect,
+    UploadLimit,
+    error_response,
+    too_large,
+)
 from inference.models import Models
 from inference.pipeline import Decoded, Pipeline
 from inference.recommenders import Recommender, UnknownRecommender
@@ -36,8 +49,10 @@ from inference.taste_routes import taste_router
 
 logger = logging.getLogger(__name__)
 
-# Bodies capped by UploadLimit: the photo uploads, and the JSON of the taste routes (feedback, exclusions).
-UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/suggest", "/v1/onboarding")
+# Bodies capped by UploadLimit: the photo uploads at INFERENCE_MAX_UPLOAD_BYTES, and the JSON of the taste
+# routes (feedback, exclusions) at the much smaller INFERENCE_MAX_JSON_BYTES.
+UPLOAD_PATHS = ("/v1/look", "/v1/analyze")
+JSON_PATHS = ("/v1/suggest", "/v1/onboarding")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 READ_CHUNK = 256 * 1024
 
@@ -73,14 +88,24 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
         summary="Describe an artwork photo and recommend similar works from the gallery.",
         lifespan=lifespan,
     )
-    app.add_middleware(UploadLimit, max_upload_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+    # Innermost first. The handler runs inside CancelOnDisconnect, so a client that hangs up cancels it; the
+    # body caps and the deadline wrap `receive` before anything is parsed; auth refuses before any of it.
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(UploadLimit, caps=_body_caps(settings))
+    app.add_middleware(BodyTimeout, total_s=settings.body_timeout_s, idle_s=settings.body_idle_timeout_s)
     app.add_middleware(BearerAuth, token=settings.token.get_secret_value(), public_paths=PUBLIC_PATHS)
-    # Added last = outermost: it also logs the 401s and 413s of the middleware above.
+    # Added last = outermost: it also logs the 401s, 408s and 413s of the middleware above.
     app.add_middleware(AccessLog, quiet_paths=("/healthz",))
     _install_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(taste_router(settings))
     return app
+
+
+def _body_caps(settings: InferenceSettings) -> dict[str, BodyCap]:
+    photo = BodyCap(settings.max_upload_bytes, MULTIPART_SLACK + settings.max_json_bytes)  # + the feedback field
+    json_body = BodyCap(settings.max_json_bytes)
+    return {**dict.fromkeys(UPLOAD_PATHS, photo), **dict.fromkeys(JSON_PATHS, json_body)}
 
 
 def _build_models(settings: InferenceSettings) -> Models:
@@ -106,31 +131,45 @@ FeedbackField = Annotated[
 
 
 def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
+    # Fields a service object did not set are left out (a non-personal hit has no `because`): the bodies keep
+    # exactly the fields they always had. The models still validate every answer and document it in /docs.
+    answer: dict[str, Any] = {"response_model_exclude_unset": True}
+    # The multipart `feedback` field is parsed as JSON: the same cap as a JSON body (Starlette's default is 1 MiB).
+    form_limits: Any = {"max_part_size": settings.max_json_bytes}
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz(pipeline: PipelineDep) -> dict[str, Any]:
-        return {"status": "ok", "gallery_size": len(pipeline.gallery), "models": pipeline.models.versions()}
+    @app.get("/healthz", tags=["ops"], **answer)
+    async def healthz(pipeline: PipelineDep) -> contract.HealthResponse:
+        return contract.HealthResponse(
+            status="ok",
+            gallery_size=len(pipeline.gallery),
+            models=pipeline.models.versions(),
+            dropped=pipeline.dropped(),
+        )
 
-    @app.post("/v1/look", tags=["recommend"], dependencies=SECURED)
-    async def look(request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None) -> dict[str, Any]:
+    @app.post("/v1/look", tags=["recommend"], dependencies=SECURED, form_limits=form_limits, **answer)
+    async def look(
+        request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None
+    ) -> contract.LookResponse:
         """The fast path: decode, CLIP and FAISS only."""
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
         found = await _guard(pipeline.look(decoded.image, k or settings.top_k, decoded.sha256))
         timings = {"decode": decoded.decode_ms, "clip": found.clip_ms, "search": found.search_ms}
-        return {
-            "image_sha256": decoded.sha256,
-            "recommendations": {"by_look": [hit.to_dict() for hit in found.hits]},
-            "timings_ms": _finish_timings(request, timings, start),
-            "models": pipeline.models.versions(),
-        }
+        return contract.LookResponse(
+            image_sha256=decoded.sha256,
+            recommendations={"by_look": _hits(found.hits)},
+            timings_ms=_finish_timings(request, timings, start),
+            models=pipeline.models.versions(),
+        )
 
-    @app.get("/v1/recommenders", tags=["recommend"], dependencies=SECURED)
-    async def list_recommenders() -> dict[str, Any]:
+    @app.get("/v1/recommenders", tags=["recommend"], dependencies=SECURED, **answer)
+    async def list_recommenders() -> contract.RecommendersResponse:
         """The recommenders /v1/analyze can run; `fast` ones need only the CLIP pass (as /v1/look)."""
-        return {"recommenders": [recommender.info() for recommender in registry.REGISTRY.values()]}
+        return contract.RecommendersResponse(
+            recommenders=[contract.RecommenderInfo.model_validate(r.info()) for r in registry.REGISTRY.values()]
+        )
 
-    @app.post("/v1/analyze", tags=["recommend"], dependencies=SECURED)
+    @app.post("/v1/analyze", tags=["recommend"], dependencies=SECURED, form_limits=form_limits, **answer)
     async def analyze(
         request: Request,
         pipeline: PipelineDep,
@@ -138,7 +177,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         k: KQuery = None,
         recommenders: RecommendersField = None,
         feedback: FeedbackField = None,
-    ) -> dict[str, Any]:
+    ) -> contract.AnalyzeResponse:
         """The full answer: the description (when a recommender needs it) and one set per named recommender."""
         start = time.perf_counter()
         chosen = _recommenders(recommenders)
@@ -146,20 +185,17 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         decoded = await _decode_upload(image, pipeline, settings)
         analysis = await _guard(pipeline.analyze(decoded, chosen, k or settings.top_k, profile))
         timings = {**analysis.timings, **({"profile": profile_ms} if profile is not None else {})}
-        return {
-            "image_sha256": decoded.sha256,
-            "description": analysis.description,
-            "recommendations": {
-                name: [hit.to_dict() for hit in hits] for name, hits in analysis.recommendations.items()
-            },
-            "timings_ms": _finish_timings(request, timings, start),
-            "models": pipeline.models.versions(),
-        }
+        return contract.AnalyzeResponse(
+            image_sha256=decoded.sha256,
+            description=analysis.description,
+            recommendations={name: _hits(hits) for name, hits in analysis.recommendations.items()},
+            timings_ms=_finish_timings(request, timings, start),
+            models=pipeline.models.versions(),
+        )
 
-    @app.get("/v1/artworks/{artwork_id}", tags=["gallery"], dependencies=SECURED)
-    async def artwork(pipeline: PipelineDep, artwork_id: ArtworkId) -> dict[str, Any]:
-        found = _artwork(pipeline.gallery, artwork_id)
-        return {"artwork_id": found.id, **found.public()}
+    @app.get("/v1/artworks/{artwork_id}", tags=["gallery"], dependencies=SECURED, **answer)
+    async def artwork(pipeline: PipelineDep, artwork_id: ArtworkId) -> contract.Artwork:
+        return public_artwork(_artwork(pipeline.gallery, artwork_id))
 
     @app.get(
         "/v1/artworks/{artwork_id}/image",
@@ -173,6 +209,16 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
         if not path.is_file():
             raise ApiError(404, "not_found", f"artwork {artwork_id} has no image")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+def public_artwork(artwork: Artwork) -> contract.Artwork:
+    """A gallery work as the contract shows it (the gallery's own record also holds the file's hash)."""
+    return contract.Artwork.model_validate({"artwork_id": artwork.id, **artwork.public()})
+
+
+def _hits(hits: Iterable[Hit]) -> list[contract.Hit]:
+    """The service's hits (plain or personal, which add `because`) as the contract's."""
+    return [contract.Hit.model_validate(hit.to_dict()) for hit in hits]
 
 
 async def _decode_upload(upload: UploadFile, pipeline: Pipeline, settings: InferenceSettings) -> Decoded:
@@ -245,6 +291,9 @@ def _artwork(gallery: Gallery, artwork_id: int) -> Artwork:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc.__context__, MultiPartException) and "maximum size" in exc.detail:
+            # Starlette answers a form field over `max_part_size` with a bare 400: it is a size cap like ours.
+            return error_response(413, "too_large", exc.detail)
         code = exc.code if isinstance(exc, ApiError) else STATUS_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
 

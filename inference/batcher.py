@@ -4,7 +4,9 @@ Models are much faster per item on a batch than one by one, and torch/FAISS call
 run on the event loop. Each batcher owns one worker task that collects up to `max_batch` items (waiting at
 most `max_wait_ms` for stragglers), runs the batch function in its executor, and resolves every caller's
 future. The queue is bounded: when `max_queue` items already wait behind the batch being computed, a new
-one gets `Overloaded` at once rather than waiting for minutes.
+one gets `Overloaded` at once rather than waiting for minutes. A caller that gives up (its client hung up)
+cancels its future: the item leaves the queue, or is skipped if a batch already took it, and is counted in
+`dropped`, so no model time is spent on an answer nobody reads.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class MicroBatcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._batch_seconds = 0.0  # moving average of one batch, for Retry-After
+        self.dropped = 0
+        """Items whose caller gave up before their batch was computed (never passed to the model)."""
 
     @property
     def queued(self) -> int:
@@ -109,7 +113,8 @@ class MicroBatcher(Generic[T, R]):
         try:
             self._pending.remove(pending)
         except ValueError:
-            pass  # already taken into a batch, which skips it
+            return  # already taken into a batch, which skips it (and counts it) or has computed it
+        self.dropped += 1
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained: batches ahead of a new item times a batch's time."""
@@ -139,6 +144,7 @@ class MicroBatcher(Generic[T, R]):
             await self._collect()
             batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
             self._running = [p for p in batch if not p.future.done()]  # drop callers that gave up
+            self.dropped += len(batch) - len(self._running)
             if not self._running:
                 continue
             items = [p.item for p in self._running]

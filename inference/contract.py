@@ -35,6 +35,7 @@ class Artwork(_Answer):
     """A gallery work as clients see it; `file` is its source file's name relative to the images folder."""
 
     artwork_id: int = Field(ge=0)
+    id: int | None = Field(default=None, ge=0, description="The same gallery row as `artwork_id`; always sent.")
     file: str = ""
     title: str = ""
     artist: str = ""
@@ -120,3 +121,6 @@ class HealthResponse(_Answer):
     status: str
     gallery_size: int
     models: dict[str, Any] = Field(default_factory=dict)
+    dropped: dict[str, int] = Field(
+        default_factory=dict, description="Per model queue: requests dropped unserved because their client left."
+    )

@@ -10,7 +10,9 @@ have a small "rank" pool, so they wait behind neither model. Nothing here runs t
 the loop.
 
 An analysis computes only what its recommenders read (`Recommender.uses`): a request for `by_look` alone
-never waits for the describer.
+never waits for the describer. Work nobody waits for any more is not computed: a cancelled caller (its client
+hung up, see `middleware.CancelOnDisconnect`) leaves the batcher's queue, and a CLIP pass shared by /v1/look and
+/v1/analyze is cancelled when its last caller leaves.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ R = TypeVar("R")
 
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
+
+
+@dataclass(eq=False)
+class _SharedLook:
+    """One CLIP pass that concurrent callers for the same photo wait on; `waiters` counts who still does."""
+
+    future: asyncio.Future[LookResult]
+    waiters: int = 0
 
 
 @dataclass
@@ -94,7 +104,7 @@ class Pipeline:
         self._clip_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip")
         self._describe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe")
         self._rank_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rank")
-        self._looks: dict[tuple[str, int], asyncio.Future[LookResult]] = {}
+        self._looks: dict[tuple[str, int], _SharedLook] = {}
         self.look_batcher: MicroBatcher[tuple[Image.Image, int], LookResult] = MicroBatcher(
             "clip",
             self._look_batch,
@@ -145,17 +155,34 @@ class Pipeline:
         key = (digest, k)
         shared = self._looks.get(key)
         if shared is None:
-            shared = asyncio.ensure_future(self.look_batcher.submit((image, k)))
+            shared = _SharedLook(asyncio.ensure_future(self.look_batcher.submit((image, k))))
             self._looks[key] = shared
-            shared.add_done_callback(lambda done: self._forget_look(key, done))
-        # shield: one caller hanging up must not cancel the pass the other caller is waiting for
-        return await asyncio.shield(shared)
+            shared.future.add_done_callback(lambda done: self._forget_look(key, shared))
+        shared.waiters += 1
+        try:
+            # shield: one caller hanging up must not cancel the pass the other caller is waiting for...
+            return await asyncio.shield(shared.future)
+        except asyncio.CancelledError:
+            if shared.waiters == 1:  # ...but when the last one hangs up, nobody needs it
+                shared.future.cancel()
+                self._drop_look(key, shared)  # a caller arriving now must start a new pass, not join this one
+            raise
+        finally:
+            shared.waiters -= 1
 
-    def _forget_look(self, key: tuple[str, int], done: asyncio.Future[LookResult]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            self._looks.pop(key, None)
+    def _forget_look(self, key: tuple[str, int], shared: _SharedLook) -> None:
+        if shared.future.cancelled() or shared.future.exception() is not None:
+            self._drop_look(key, shared)
         else:
-            asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, self._looks.pop, key, None)
+            asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, self._drop_look, key, shared)
+
+    def _drop_look(self, key: tuple[str, int], shared: _SharedLook) -> None:
+        if self._looks.get(key) is shared:
+            del self._looks[key]
+
+    def dropped(self) -> dict[str, int]:
+        """Per batcher, the items dropped because their caller gave up (for /healthz and tests)."""
+        return {batcher.name: batcher.dropped for batcher in self._batchers()}
 
     async def meaning(self, image: Image.Image) -> MeaningResult:
         """Describe (slow) and embed the description with MiniLM, on the describe worker."""

@@ -42,14 +42,29 @@ def settings_from(args: argparse.Namespace) -> InferenceSettings:
         raise SystemExit(f"invalid inference settings:\n{exc}") from None
 
 
+def uvicorn_options(settings: InferenceSettings) -> dict[str, Any]:
+    """uvicorn's own limits: idle kept-alive sockets are closed, and connections beyond the cap get 503 at once
+    (the body-read deadline itself is `middleware.BodyTimeout`)."""
+    return {"limit_concurrency": settings.max_connections, "timeout_keep_alive": settings.keep_alive_s}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local paths; never reach for the hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings_from(args))
+    settings = settings_from(args)
+    app = create_app(settings)
     # Our AccessLog writes one line per request with timings: uvicorn's own access log would double it.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        **uvicorn_options(settings),
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,32 @@ class InferenceSettings(ModelSettings):
     clip_batch_size: int = 32
     clip_batch_wait_ms: int = 5
 
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Cap of a JSON body (/v1/suggest, /v1/onboarding) and of the multipart `feedback` field of "
+        "/v1/analyze, checked before parsing: the largest valid body (2000 feedback events and 20000 excluded "
+        "ids) is about 0.3 MiB, while parsing 20 MB of JSON costs hundreds of MiB.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body not fully received this long after its headers is answered 408 and its "
+        "connection closed (a 20 MB photo over a slow link still fits).",
+    )
+    body_idle_timeout_s: float = Field(
+        default=10.0, gt=0, description="408 as well when no chunk of a body arrives for this long."
+    )
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="uvicorn's limit_concurrency: beyond this many open connections (or running requests) new "
+        "requests get 503 at once instead of piling up.",
+    )
+    keep_alive_s: int = Field(
+        default=5, ge=1, description="uvicorn's timeout_keep_alive: an idle kept-alive connection is closed after it."
+    )
+
     @field_validator("token")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:

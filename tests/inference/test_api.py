@@ -330,7 +330,7 @@ async def test_over_a_real_socket(
             assert analyze.json()["description"]
             unauthorised = await client.post("/v1/look", files=upload(photo))
             assert unauthorised.status_code == 401
-            too_big = await client.post("/v1/look", files=upload(b"\0" * (1024 * 1024)), headers=AUTH)
+            too_big = await client.post("/v1/look", files=upload(b"\0" * (2 * 1024 * 1024)), headers=AUTH)
             assert too_big.status_code == 413  # refused by Content-Length, before the body is read
             assert too_big.json()["error"] == "too_large"
     finally:

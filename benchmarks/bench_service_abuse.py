@@ -1,0 +1,311 @@
+"""The service under abuse, before and after the hardening: slow bodies, huge JSON, abandoned requests.
+
+    python benchmarks/bench_service_abuse.py [--before 9d38814] [--out benchmarks/results/service_abuse.json]
+
+Runs the service of this working tree and the one of `--before` (extracted with `git archive` into a temporary
+folder) as `python -m inference.serve` subprocesses over the same small gallery (ViT-B-32-sized CLIP with random
+weights, the real MiniLM, the tiny LLaVA-Next), one at a time, on 127.0.0.1 only, and measures:
+
+- slow bodies: N connections send their headers and half a body, then stall; how many are still open after the
+  body timeout (3 s here, INFERENCE_BODY_TIMEOUT_S) plus 2 s;
+- big JSON: one 144 MB chunked JSON POST to /v1/suggest, and 144 MB as 8 declared 18 MB bodies (each under the
+  old 20 MB cap, so the old service parsed them); the service's peak RSS growth (psutil);
+- abandoned requests: N /v1/analyze calls that queue behind the describer and hang up; how many the service
+  dropped (/healthz `dropped`), and how long the next real request then takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from benchmarks.common import ROOT, model_settings
+from inference.gallery_build import build_gallery
+from inference.models import Models
+from inference.settings import ModelSettings
+from tests.factories import image_bytes, synthetic_artwork, write_gallery_folder
+
+TOKEN = "bench-abuse-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json"}
+BODY_TIMEOUT_S = 3.0
+MiB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """One `python -m inference.serve` of a source tree, on a loopback port."""
+
+    def __init__(self, tree: Path, gallery: Path, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inference.serve", "--gallery", str(gallery), "--port", str(self.port)],
+                cwd=tree,
+                env={**env, "PYTHONPATH": str(tree)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 300
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("service did not start")
+            time.sleep(0.3)
+        self.ps = psutil.Process(self.process.pid)
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def slow_bodies(service: Service, count: int) -> dict[str, Any]:
+    """`count` sockets send headers and half of a 1000-byte body, then stall."""
+    head = (
+        (
+            f"POST /v1/suggest HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        ).encode()
+        + b'{"exclude": ['
+        + b"1," * 243
+    )
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+        sock.sendall(head)
+        sock.setblocking(False)
+        sockets.append(sock)
+    time.sleep(BODY_TIMEOUT_S + 2.0)
+    data: dict[socket.socket, bytes] = dict.fromkeys(sockets, b"")
+    closed: set[socket.socket] = set()
+    with selectors.DefaultSelector() as selector:
+        for sock in sockets:
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and len(closed) < count:
+            for key, _ in selector.select(timeout=0.2):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    chunk = sock.recv(65536)
+                except (BlockingIOError, ConnectionResetError):
+                    chunk = b"" if sock not in closed else b"x"
+                if chunk:
+                    data[sock] += chunk
+                else:
+                    closed.add(sock)
+                    selector.unregister(sock)
+    statuses: dict[str, int] = {}
+    for sock, received in data.items():
+        status = received.split(b" ", 2)[1].decode() if received.startswith(b"HTTP/") else "none"
+        statuses[status] = statuses.get(status, 0) + 1
+        sock.close()
+    healthy = httpx.get(f"{service.url}/healthz", timeout=10).status_code
+    return {
+        "connections": count,
+        "still_open_after_timeout_plus_2s": count - len(closed),
+        "closed_by_server": len(closed),
+        "answers": statuses,
+        "healthz_after": healthy,
+    }
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms in a thread; `peak` is the highest seen."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.peak = service.rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.service.rss())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def big_json(service: Service, total_mb: int = 144) -> dict[str, Any]:
+    event = b'{"artwork_id": 1, "value": 1.0},'
+    chunk = event * (MiB // len(event))
+
+    def chunked() -> Iterator[bytes]:
+        yield b'{"feedback": ['
+        for _ in range(total_mb):
+            yield chunk
+
+    results: dict[str, Any] = {}
+    with httpx.Client(base_url=service.url, timeout=120, headers=AUTH) as client:
+        before = service.rss()
+        with PeakRss(service) as sampler:
+            start = time.perf_counter()
+            try:
+                response = client.post("/v1/suggest", content=chunked(), headers=JSON)
+                status: int | str = response.status_code
+            except httpx.HTTPError as exc:  # the server may close the socket mid-upload
+                status = type(exc).__name__
+            seconds = time.perf_counter() - start
+        results["one_chunked_144MB"] = {
+            "status": status,
+            "seconds": round(seconds, 2),
+            "peak_rss_growth_mib": round((sampler.peak - before) / MiB, 1),
+        }
+        declared = b'{"feedback": [' + event * (18 * MiB // len(event)) + b'{"artwork_id": 1, "value": 1.0}]}'
+        before = service.rss()
+        statuses = []
+        with PeakRss(service) as sampler:
+            start = time.perf_counter()
+            for _ in range(8):
+                try:
+                    statuses.append(client.post("/v1/suggest", content=declared, headers=JSON).status_code)
+                except httpx.HTTPError as exc:
+                    statuses.append(type(exc).__name__)
+            seconds = time.perf_counter() - start
+        results["eight_declared_18MB"] = {
+            "statuses": sorted(set(map(str, statuses))),
+            "seconds": round(seconds, 2),
+            "peak_rss_growth_mib": round((sampler.peak - before) / MiB, 1),
+            "rss_growth_after_mib": round((service.rss() - before) / MiB, 1),
+        }
+    return results
+
+
+def abandoned(service: Service, count: int) -> dict[str, Any]:
+    """`count` describe requests queue up; their clients hang up after 0.5 s; then one real request is timed."""
+
+    def request_bytes(seed: int) -> bytes:
+        request = httpx.Request(
+            "POST",
+            f"{service.url}/v1/analyze",
+            data={"recommenders": "by_meaning"},
+            files={"image": ("p.jpg", image_bytes(synthetic_artwork(1000 + seed)), "image/jpeg")},
+            headers=AUTH,
+        )
+        body = request.read()
+        lines = ["POST /v1/analyze HTTP/1.1", *(f"{k}: {v}" for k, v in request.headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    with httpx.Client(base_url=service.url, timeout=300, headers=AUTH) as client:
+        photo = {"image": ("w.jpg", image_bytes(synthetic_artwork(999)), "image/jpeg")}
+        start = time.perf_counter()
+        client.post("/v1/analyze", data={"recommenders": "by_meaning"}, files=photo)
+        alone_ms = (time.perf_counter() - start) * 1000
+        sockets = []
+        for seed in range(count):
+            sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+            sock.sendall(request_bytes(seed))
+            sockets.append(sock)
+        time.sleep(0.5)
+        for sock in sockets:
+            sock.close()
+        photo = {"image": ("n.jpg", image_bytes(synthetic_artwork(998)), "image/jpeg")}
+        start = time.perf_counter()
+        response = client.post("/v1/analyze", data={"recommenders": "by_meaning"}, files=photo)
+        next_ms = (time.perf_counter() - start) * 1000
+        health = client.get("/healthz").json()
+    return {
+        "abandoned": count,
+        "dropped": health.get("dropped", "not reported (no counter before)"),
+        "one_analyze_alone_ms": round(alone_ms),
+        "next_analyze_after_the_abandoned_ms": round(next_ms),
+        "next_status": response.status_code,
+    }
+
+
+def build(workdir: Path) -> tuple[Path, dict[str, str]]:
+    settings = model_settings(workdir, max_new_tokens=48)
+    gallery = workdir / "gallery"
+    if not (gallery / "manifest.json").is_file():
+        images, metadata = write_gallery_folder(workdir / "src", 24)
+        from inference.factory import build_models
+
+        models: Models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
+        models.load()
+        build_gallery(images, gallery, models, metadata_csv=metadata, batch_size=8, progress=False)
+    env = {
+        **os.environ,
+        **{f"INFERENCE_{key.upper()}": str(value) for key, value in settings.items()},
+        "INFERENCE_TOKEN": TOKEN,
+        "INFERENCE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "INFERENCE_BODY_IDLE_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "INFERENCE_DESCRIBE_BATCH_SIZE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    return gallery, env
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.gettempdir()) / "artmatch-bench-abuse"
+    workdir.mkdir(exist_ok=True)
+    gallery, env = build(workdir)
+    before_tree = Path(tempfile.mkdtemp(prefix="artmatch-before-"))
+    archive = subprocess.run(["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive, check=True)
+    results: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} CPU cores",
+        "body_timeout_s": BODY_TIMEOUT_S,
+        "before": args.before,
+    }
+    for label, tree in (("before", before_tree), ("after", ROOT)):
+        service = Service(tree, gallery, env, workdir / f"{label}.log")
+        try:
+            row = {
+                "slow_bodies": slow_bodies(service, args.connections),
+                "big_json": big_json(service),
+                "abandoned": abandoned(service, args.abandoned),
+            }
+        finally:
+            service.stop()
+        results[label] = row
+        print(label, json.dumps(row, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default="9d38814", help="the commit to compare with")
+    parser.add_argument("--connections", type=int, default=300)
+    parser.add_argument("--abandoned", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "service_abuse.json")
+    arguments = parser.parse_args()
+    arguments.out.write_text(json.dumps(main(arguments), indent=2) + "\n")
