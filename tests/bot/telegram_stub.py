@@ -2,6 +2,11 @@
 
 The bot talks to it over real HTTP through aiogram's `TelegramAPIServer.from_base`, exactly as it would talk to a
 self-hosted Bot API server. Tests push updates in and read the recorded calls out.
+
+Failures on demand, checked in this order: `blocked` chats (403 for send*), `flood_waits` (per chat, 429 for any
+send*), `failures` (per method, a queue of HTTP statuses for its next calls), `refuse_every` (every Nth message send,
+all chats together, answered 429). Every call is recorded with its arrival time and the status it was answered with;
+`accepted()` lists those answered 200, `refused` those answered 429.
 """
 
 from __future__ import annotations
@@ -18,11 +23,27 @@ from aiohttp import web
 BOT_ID = 4242
 
 
+FLOOD_BODY = {
+    "ok": False,
+    "error_code": 429,
+    "description": "Too Many Requests: retry after 1",
+    "parameters": {"retry_after": 1},
+}
+FAILURE_DESCRIPTIONS = {
+    400: "Bad Request: refused by the test",
+    403: "Forbidden: refused by the test",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
 @dataclass
 class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when the stub received it (same clock as the test's)
+    status: int = 0  # the HTTP status it was answered with; 0 while it is being answered
 
 
 class TelegramStub:
@@ -33,6 +54,10 @@ class TelegramStub:
         self.refuse_download: set[str] = set()  # file_ids getFile answers "file is too big" for
         self.blocked: set[int] = set()  # chats whose user blocked the bot: every send* answers 403 Forbidden
         self.flood_waits: dict[int, int] = {}  # chat -> how many send* calls still answer 429 "retry after 1"
+        self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses its next calls answer (429: retry after 1)
+        self.refuse_every = 0  # N > 0: every Nth message send (send*, not sendChatAction), all chats counted together
+        self.refused: list[Call] = []  # every call answered 429, whichever switch refused it
+        self._message_sends = 0
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -98,6 +123,10 @@ class TelegramStub:
         }
         return self.push_update("callback_query", query)
 
+    def accepted(self, method: str | None = None, chat_id: int | None = None) -> list[Call]:
+        """Calls answered 200, in arrival order; `call.at` is when each arrived."""
+        return [c for c in self.sent(method, chat_id) if c.status == 200]
+
     def sent(self, method: str | None = None, chat_id: int | None = None) -> list[Call]:
         return [
             c
@@ -154,25 +183,32 @@ class TelegramStub:
             )
         method = request.match_info["method"]
         params, files = await _read_params(request)
+        call = Call(method, params, files)
         if method != "getUpdates":
             async with self._new_call:
-                self.calls.append(Call(method, params, files))
+                self.calls.append(call)
                 self._new_call.notify_all()
+        response = await self._answer(call)
+        call.status = response.status
+        if response.status == 429:
+            self.refused.append(call)
+        return response
+
+    async def _answer(self, call: Call) -> web.Response:
+        method, params, files = call.method, call.params, call.files
         if method.startswith("send") and int(params.get("chat_id") or 0) in self.blocked:
             return web.json_response(
                 {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, status=403
             )
         if method.startswith("send") and self.flood_waits.get(int(params.get("chat_id") or 0), 0) > 0:
             self.flood_waits[int(params["chat_id"])] -= 1
-            return web.json_response(
-                {
-                    "ok": False,
-                    "error_code": 429,
-                    "description": "Too Many Requests: retry after 1",
-                    "parameters": {"retry_after": 1},
-                },
-                status=429,
-            )
+            return web.json_response(FLOOD_BODY, status=429)
+        if self.failures.get(method):
+            return _failure(self.failures[method].pop(0))
+        if method.startswith("send") and method != "sendChatAction" and self.refuse_every > 0:
+            self._message_sends += 1
+            if self._message_sends % self.refuse_every == 0:
+                return web.json_response(FLOOD_BODY, status=429)
         handler = getattr(self, f"_on_{method}", None)
         if handler is None:
             return _ok(True)
@@ -247,6 +283,13 @@ class TelegramStub:
 
 def _ok(result: Any) -> web.Response:
     return web.json_response({"ok": True, "result": result})
+
+
+def _failure(status: int) -> web.Response:
+    if status == 429:
+        return web.json_response(FLOOD_BODY, status=429)
+    description = FAILURE_DESCRIPTIONS.get(status, f"Error {status}")
+    return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
 
 
 async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
