@@ -5,44 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.asyncio import BlockingConnectionPool, Redis
-
-from bot.app import background, create_bot, create_dispatcher, set_commands
-from bot.daily_sender import DailySender, daily_picks
-from bot.inference_client import InferenceClient
+from bot.background import running
+from bot.dispatcher import create_dispatcher
 from bot.logs import configure_logging
+from bot.services import background_jobs, build, set_commands, warn_if_redis_forgets
 from bot.settings import BotSettings
-from storage.db import create_pool
 from storage.migrate import migrate
+
+logger = logging.getLogger(__name__)
 
 
 async def main(settings: BotSettings) -> None:
-    pool = await create_pool(settings.postgres_dsn)
-    # Blocking: a burst of updates waits for a free connection instead of failing with "Too many connections".
-    redis = Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=20))
-    inference = InferenceClient(
-        settings.inference_url,
-        settings.inference_token.get_secret_value(),
-        look_timeout=settings.look_timeout_s,
-        analyze_timeout=settings.analyze_timeout_s,
-    )
-    bot = create_bot(settings)
-    try:
-        applied = await migrate(pool)
+    async with build(settings) as services:
+        applied = await migrate(services.pool)
         if applied:
-            logging.getLogger(__name__).info("migrations applied: %s", ", ".join(applied))
-        dp = create_dispatcher(settings, pool, redis, inference)
-        await set_commands(bot)
-        async with (
-            background(dp["recorder"], settings.outbox_flush_interval_s, dp["arena_refresh"]),
-            daily_picks(DailySender.from_settings(bot, dp["deps"], settings), settings.daily_poll_s),
-        ):
-            await dp.start_polling(bot, handle_signals=True)
-    finally:
-        await bot.session.close()
-        await inference.close()
-        await redis.aclose()
-        await pool.close()
+            logger.info("migrations applied: %s", ", ".join(applied))
+        await warn_if_redis_forgets(services.redis)
+        await set_commands(services.bot)
+        dp = create_dispatcher(services)
+        async with running(background_jobs(services)):
+            await dp.start_polling(services.bot, handle_signals=True)
 
 
 def run() -> None:

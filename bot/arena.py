@@ -12,33 +12,35 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from bot.inference_client import InferenceClient, InferenceUnavailable
 from feedback.arena import Leaderboard, PairScheduler
 from feedback.leaderboard import LeaderboardCache
+from inference.contract import ArenaMode, RecommenderInfo, Side
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["sides", "interleaved"]
-FALLBACK = ({"name": "by_look", "personal": False, "fast": True}, {"name": "by_meaning", "personal": False})
+# What the bot assumes until the service's catalogue has been read once.
+FALLBACK = (
+    RecommenderInfo(name="by_look", needs=["image_vector"], fast=True),
+    RecommenderInfo(name="by_meaning", needs=["description", "text_vector"]),
+)
 CATALOGUE_TTL_S = 300.0
 CATALOGUE_RETRY_S = 30.0
-FAST_RECOMMENDER = "by_look"  # served by /v1/look: its album can go out before the description is ready
 
 
 @dataclass(frozen=True)
 class Matchup:
     left: str
     right: str
-    mode: Mode
+    mode: ArenaMode
 
     @property
     def names(self) -> tuple[str, str]:
         return self.left, self.right
 
     @property
-    def sides(self) -> dict[str, str]:
+    def sides(self) -> dict[str, Side]:
         return {self.left: "left", self.right: "right"}
 
 
@@ -49,7 +51,7 @@ class Arena:
         leaderboard: LeaderboardCache,
         *,
         allowed: Sequence[str] = (),
-        mode: Mode = "sides",
+        mode: ArenaMode = "sides",
         scheduler: PairScheduler | None = None,
     ) -> None:
         self._inference = inference
@@ -57,15 +59,19 @@ class Arena:
         self._allowed = set(allowed)
         self.mode = mode
         self._scheduler = scheduler or PairScheduler()
-        self._catalogue: list[dict[str, object]] = list(FALLBACK)
+        self._catalogue: list[RecommenderInfo] = list(FALLBACK)
         self._fetched_at = float("-inf")
 
     def names(self) -> list[str]:
         """Every recommender the arena rates (what the leaderboard lists, votes or not)."""
-        return [str(entry["name"]) for entry in self._catalogue]
+        return [entry.name for entry in self._catalogue]
 
     def is_personal(self, name: str) -> bool:
-        return any(entry["name"] == name and entry.get("personal") for entry in self._catalogue)
+        return any(entry.name == name and entry.personal for entry in self._catalogue)
+
+    def is_fast(self, name: str) -> bool:
+        """Served by /v1/look (CLIP only): its album can go out before the description is ready."""
+        return any(entry.name == name and entry.fast for entry in self._catalogue)
 
     def invalidate(self) -> None:
         """The service refused a matchup: re-read its catalogue before the next photo."""
@@ -81,7 +87,7 @@ class Arena:
             logger.warning("recommender catalogue unavailable; using the last known one")
             self._fetched_at = time.monotonic() - CATALOGUE_TTL_S + CATALOGUE_RETRY_S
             return
-        usable = [e for e in entries if not self._allowed or e.get("name") in self._allowed]
+        usable = [entry for entry in entries if not self._allowed or entry.name in self._allowed]
         if len(usable) >= 2:
             self._catalogue = usable
         self._fetched_at = time.monotonic()
@@ -91,14 +97,11 @@ class Arena:
         await self.refresh()
         available = [name for name in self.names() if has_profile or not self.is_personal(name)]
         if len(available) < 2:  # e.g. only one plain recommender allowed and no profile yet
-            available = [str(entry["name"]) for entry in FALLBACK]
+            available = [entry.name for entry in FALLBACK]
         board = await self._cached_board()
         left, right = self._scheduler.pick(available, board, rng)
         return Matchup(left, right, self.mode)
 
     async def _cached_board(self) -> Leaderboard | None:
-        try:
-            return await self._leaderboard.get()
-        except Exception:  # a Redis hiccup only makes the pick less informed
-            logger.warning("leaderboard cache unavailable", exc_info=True)
-            return None
+        """None while Redis is away (storage.cache decides): the pick is then only less informed."""
+        return await self._leaderboard.get()

@@ -1,16 +1,30 @@
-"""HTTP client of the inference service: transport trouble becomes two exceptions handlers understand."""
+"""HTTP client of the inference service: answers parsed into the typed contract; transport trouble becomes two
+exceptions handlers understand."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
+
+from feedback.taste import FeedbackEvent
+from inference.contract import (
+    AnalyzeResponse,
+    Artwork,
+    LookResponse,
+    OnboardingResponse,
+    RecommenderInfo,
+    RecommendersResponse,
+    SuggestResponse,
+)
 
 logger = logging.getLogger(__name__)
 
+Answer = TypeVar("Answer", bound=BaseModel)
 
 # Refusals of what the bot asked for (a recommender the service no longer has, a personal one without a profile):
 # the user can only retry, and the bot should re-read the service's catalogue.
@@ -23,6 +37,11 @@ class InferenceUnavailable(Exception):
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+    @property
+    def refused_request(self) -> bool:
+        """The service refused what the bot asked for (see REQUEST_ERRORS), not the photo."""
+        return str(self) in REQUEST_ERRORS
 
 
 class ImageRefused(Exception):
@@ -45,51 +64,50 @@ class InferenceClient:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def look(self, image: bytes, k: int) -> dict[str, Any]:
+    async def look(self, image: bytes, k: int) -> LookResponse:
         """The fast visual set: CLIP + FAISS only."""
-        return await self._post_image("/v1/look", image, k, timeout=self._look_timeout)
+        return await self._post_image("/v1/look", LookResponse, image, k, timeout=self._look_timeout)
 
     async def analyze(
         self,
         image: bytes,
         k: int,
-        recommenders: Sequence[str] = ("by_look", "by_meaning"),
-        feedback: Sequence[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
+        recommenders: Sequence[str],
+        feedback: Sequence[FeedbackEvent] = (),
+    ) -> AnalyzeResponse:
         """The full answer: the description and one set per requested recommender."""
         form: dict[str, str] = {"recommenders": ",".join(recommenders)}
         if feedback:
-            form["feedback"] = json.dumps(list(feedback))
-        return await self._post_image("/v1/analyze", image, k, timeout=None, data=form)
+            form["feedback"] = _events_json(feedback)
+        return await self._post_image("/v1/analyze", AnalyzeResponse, image, k, timeout=None, data=form)
 
-    async def recommenders(self) -> list[dict[str, Any]]:
-        """The arena's registry: [{"name", "needs", "personal", "fast"}, ...]."""
-        body = await self._json("GET", "/v1/recommenders")
-        return list(body.get("recommenders", []))
+    async def recommenders(self) -> list[RecommenderInfo]:
+        """The arena's registry."""
+        return (await self._json("GET", "/v1/recommenders", RecommendersResponse)).recommenders
 
     async def suggest(
         self,
-        feedback: Sequence[dict[str, Any]],
+        feedback: Sequence[FeedbackEvent],
         exclude: Sequence[int],
         k: int,
         *,
         exploration: float = 0.1,
         seed: int | None = None,
-    ) -> dict[str, Any]:
-        """Fresh personal suggestions: {"suggestions": [...], "profile": {...}}."""
+    ) -> SuggestResponse:
+        """Fresh personal suggestions with the profile's summary."""
         payload = {
-            "feedback": list(feedback),
+            "feedback": [_event(event) for event in feedback],
             "exclude": list(exclude),
             "k": k,
             "exploration": exploration,
             "seed": seed,
         }
-        return await self._json("POST", "/v1/suggest", payload)
+        return await self._json("POST", "/v1/suggest", SuggestResponse, payload)
 
-    async def onboarding(self, k: int, exclude: Sequence[int], seed: int | None = None) -> list[dict[str, Any]]:
+    async def onboarding(self, k: int, exclude: Sequence[int], seed: int | None = None) -> list[Artwork]:
         """A diverse sample of works for a new user to pick favourites from."""
-        body = await self._json("POST", "/v1/onboarding", {"k": k, "exclude": list(exclude), "seed": seed})
-        return list(body.get("artworks", []))
+        payload = {"k": k, "exclude": list(exclude), "seed": seed}
+        return (await self._json("POST", "/v1/onboarding", OnboardingResponse, payload)).artworks
 
     async def artwork_image(self, artwork_id: int) -> bytes:
         try:
@@ -100,7 +118,9 @@ class InferenceClient:
             raise InferenceUnavailable(f"artwork image {artwork_id}: HTTP {response.status_code}")
         return response.content
 
-    async def _json(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _json(
+        self, method: str, path: str, answer: type[Answer], payload: dict[str, Any] | None = None
+    ) -> Answer:
         """A JSON call that carries no upload: any failure means the service is unavailable for now."""
         try:
             response = await self._client.request(method, path, json=payload, timeout=self._look_timeout)
@@ -108,15 +128,21 @@ class InferenceClient:
             logger.warning("inference %s failed: %s", path, type(exc).__name__)
             raise InferenceUnavailable(type(exc).__name__) from exc
         if response.status_code == 503:
-            raise InferenceUnavailable("overloaded", retry_after=int(response.headers.get("Retry-After", "5") or 5))
+            raise InferenceUnavailable("overloaded", retry_after=_retry_after(response))
         if response.status_code != 200:
             logger.error("inference %s answered HTTP %s: %s", path, response.status_code, response.text[:300])
             raise InferenceUnavailable(f"HTTP {response.status_code}")
-        return _json_or_empty(response)
+        return _parse(path, answer, response)
 
     async def _post_image(
-        self, path: str, image: bytes, k: int, timeout: float | None, data: dict[str, str] | None = None
-    ) -> dict[str, Any]:
+        self,
+        path: str,
+        answer: type[Answer],
+        image: bytes,
+        k: int,
+        timeout: float | None,
+        data: dict[str, str] | None = None,
+    ) -> Answer:
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             response = await self._client.post(
@@ -130,20 +156,41 @@ class InferenceClient:
             logger.warning("inference %s failed: %s", path, type(exc).__name__)
             raise InferenceUnavailable(type(exc).__name__) from exc
         if response.status_code == 200:
-            return response.json()
+            return _parse(path, answer, response)
         body = _json_or_empty(response)
         if response.status_code == 503:
-            retry_after = int(response.headers.get("Retry-After", "5") or 5)
-            raise InferenceUnavailable("overloaded", retry_after=retry_after)
+            raise InferenceUnavailable("overloaded", retry_after=_retry_after(response))
         if response.status_code == 413:
             raise ImageRefused("too_large", str(body.get("detail", "")))
         if body.get("error") in REQUEST_ERRORS:  # our request, not the user's image, was wrong
             logger.error("inference %s refused the request: %s %s", path, body.get("error"), body.get("detail"))
             raise InferenceUnavailable(str(body["error"]))
-        if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 404):
+        if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 404, 408):
             raise ImageRefused(str(body.get("error", "not_an_image")), str(body.get("detail", "")))
         logger.error("inference %s answered HTTP %s", path, response.status_code)
         raise InferenceUnavailable(f"HTTP {response.status_code}")
+
+
+def _event(event: FeedbackEvent) -> dict[str, float | int]:
+    return {"artwork_id": event.artwork_id, "value": event.value, "age_days": event.age_days}
+
+
+def _events_json(events: Sequence[FeedbackEvent]) -> str:
+    return json.dumps([_event(event) for event in events], separators=(",", ":"))
+
+
+def _parse(path: str, answer: type[Answer], response: httpx.Response) -> Answer:
+    """A 200 that does not match the contract is the service's fault: the user is told to retry later."""
+    try:
+        return answer.model_validate_json(response.content)
+    except ValidationError as exc:
+        logger.error("inference %s answered outside the contract: %s", path, exc.errors()[:3])
+        raise InferenceUnavailable("contract_mismatch") from exc
+
+
+def _retry_after(response: httpx.Response) -> int:
+    value = response.headers.get("Retry-After", "5")
+    return int(value) if value.isdigit() else 5
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

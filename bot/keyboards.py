@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
@@ -16,8 +18,11 @@ from bot.callbacks import (
     VoteCallback,
 )
 from bot.texts import t
+from inference.contract import SIDES, VOTE_CHOICES, Side, VoteChoice
 
-SIDE_LABELS = {"left": "A", "right": "B"}
+logger = logging.getLogger(__name__)
+
+SIDE_LABELS: dict[Side, str] = {"left": "A", "right": "B"}
 LIKE_MARKS = {0: "🤍", 1: "❤️", -1: "👎"}
 NEXT_LIKE_VALUE = {0: 1, 1: -1, -1: 0}
 
@@ -25,9 +30,9 @@ NEXT_LIKE_VALUE = {0: 1, 1: -1, -1: 0}
 def feedback_keyboard(
     lang: str,
     analysis_id: int,
-    sets: Mapping[str, Sequence[int]],
+    sets: Mapping[Side, Sequence[int]],
     likes: Mapping[int, int],
-    vote: str | None = None,
+    vote: VoteChoice | str | None = None,
     display_ids: Sequence[int] | None = None,
 ) -> InlineKeyboardMarkup:
     """Votes on the first two rows; then one row per set with a numbered like button per work.
@@ -41,14 +46,14 @@ def feedback_keyboard(
             builder.button(**_like_button(str(position), analysis_id, artwork_id, likes))
         builder.adjust(len(display_ids) if len(display_ids) <= 5 else (len(display_ids) + 1) // 2)
         return builder.as_markup()
-    for choice in ("left", "right", "both", "neither"):
+    for choice in VOTE_CHOICES:
         label = t(lang, f"vote_{choice}")
         builder.button(
             text=f"✅ {label}" if vote == choice else label,
             callback_data=VoteCallback(analysis_id=analysis_id, choice=choice),
         )
     widths = [2, 2]
-    for side in ("left", "right"):
+    for side in SIDES:
         ids = list(sets.get(side, ()))
         for position, artwork_id in enumerate(ids, start=1):
             builder.button(**_like_button(f"{SIDE_LABELS[side]}{position}", analysis_id, artwork_id, likes))
@@ -102,3 +107,15 @@ def forget_keyboard(lang: str) -> InlineKeyboardMarkup:
     builder.button(text=t(lang, "forget_no"), callback_data=ForgetCallback(confirm=False))
     builder.adjust(1)
     return builder.as_markup()
+
+
+async def redraw(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    """Show the new state on the pressed message's buttons; a failure here never undoes what was recorded."""
+    if query.message is None or query.bot is None:
+        return
+    try:
+        await query.bot.edit_message_reply_markup(
+            chat_id=query.message.chat.id, message_id=query.message.message_id, reply_markup=markup
+        )
+    except TelegramBadRequest as exc:  # "message is not modified" and friends
+        logger.debug("keyboard not redrawn: %s", exc.message)

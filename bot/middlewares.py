@@ -1,4 +1,5 @@
-"""Per-update middlewares: who the user is and which language they read; rate limits by handler flag."""
+"""Per-update middlewares: the database for this update, who the user is and which language they read, and rate
+limits by handler flag."""
 
 from __future__ import annotations
 
@@ -6,26 +7,34 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from bot.texts import language_for, t
-from feedback.recorder import DATABASE_DOWN
 from storage.cache import RateLimiter
-from storage.repositories import Repo
+from storage.db import DATABASE_DOWN, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class DatabaseMiddleware(BaseMiddleware):
+    """Hands handlers `uow`: `async with uow() as repo:` is one transaction. Handlers and flows never see the pool,
+    and open a transaction only around what must commit together (a photo's answer takes seconds of inference,
+    which no transaction should span)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        data["uow"] = self._uow
+        return await handler(event, data)
+
+
 class UserLanguageMiddleware(BaseMiddleware):
     """Records first/last seen and hands handlers `lang`; a database outage falls back to Telegram's."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
@@ -33,10 +42,10 @@ class UserLanguageMiddleware(BaseMiddleware):
             data["lang"] = language_for(None, None)
             return await handler(event, data)
         explicit = None
+        uow: UnitOfWork = data["uow"]
         try:
-            async with self._pool.acquire(timeout=5) as conn:
-                row = await Repo(conn).users.touch(user.id, user.language_code)
-            explicit = row.language
+            async with uow() as repo:
+                explicit = (await repo.users.touch(user.id, user.language_code)).language
         except DATABASE_DOWN as exc:
             logger.warning("user not recorded: database unavailable (%s)", type(exc).__name__)
         data["lang"] = language_for(explicit, user.language_code)
@@ -45,7 +54,8 @@ class UserLanguageMiddleware(BaseMiddleware):
 
 class RateLimitMiddleware(BaseMiddleware):
     """Handlers flagged `rate_limit="<key>"` get at most N calls per user per minute (messages and buttons that
-    start expensive work, e.g. "more for me", share the budget of the same key)."""
+    start expensive work, e.g. "more for me", share the budget of the same key). While Redis is away the limiter
+    allows (storage.cache decides): a hiccup must not lock people out."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
@@ -55,11 +65,7 @@ class RateLimitMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if key is None or user is None or not isinstance(event, Message | CallbackQuery):
             return await handler(event, data)
-        try:
-            decision = await self._limiter.hit(user.id, key)
-        except Exception:  # a Redis hiccup must not lock people out
-            logger.warning("rate limiter unavailable", exc_info=True)
-            return await handler(event, data)
+        decision = await self._limiter.hit(user.id, key)
         if not decision.allowed:
             text = t(data["lang"], "rate_limited", seconds=decision.retry_after)
             if isinstance(event, CallbackQuery):

@@ -34,6 +34,20 @@ class BotSettings(BaseSettings):
     analysis_cache_ttl_s: int = 7 * 24 * 3600
     outbox_flush_interval_s: float = 5.0
 
+    chat_messages_per_second: float = Field(
+        default=1.0, gt=0, description="Telegram messages per second to one chat (an album counts as one), on average."
+    )
+    chat_burst: int = Field(
+        default=4,
+        ge=1,
+        description="Messages one chat may get at once before pacing starts: one photo's whole answer (album, "
+        "description, album, panel) goes out without a stall; the next photo's answer is paced.",
+    )
+    messages_per_second: float = Field(default=30.0, gt=0, description="Telegram messages per second, all chats.")
+    send_retry_budget_s: float = Field(
+        default=30.0, gt=0, description="How long one send may wait out Telegram's 429 flood waits before failing."
+    )
+
     foryou_k: int = Field(default=5, ge=1, le=8, description="Works per /foryou set.")
     foryou_exploration: float = Field(
         default=0.1, ge=0.0, le=1.0, description="Share of /foryou slots given to something new to explore."

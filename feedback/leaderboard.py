@@ -13,19 +13,17 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 
-import asyncpg
 from redis.asyncio import Redis
 
 from feedback.arena import Interleaved, Leaderboard, VoteTable, credit, fit
 from storage.cache import degrade_when_redis_down
 from storage.cache.keys import DEFAULT_PREFIX, key
-from storage.db import Connection
+from storage.db import Connection, UnitOfWork
 from storage.repositories import InterleavedRecord, Repo
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 600
-ACQUIRE_TIMEOUT_S = 5.0
 
 NamesProvider = Callable[[], Iterable[str] | Awaitable[Iterable[str]]]
 
@@ -52,11 +50,11 @@ async def load_vote_table(conn: Connection, names: Iterable[str] = ()) -> VoteTa
 
 
 async def compute_leaderboard(
-    pool: asyncpg.Pool, names: Iterable[str] = (), *, bootstrap: int = 1000, seed: int = 0
+    uow: UnitOfWork, names: Iterable[str] = (), *, bootstrap: int = 1000, seed: int = 0
 ) -> Leaderboard:
     """Read the table, then fit in a thread: a thousand bootstrap replicates must not stall the bot's event loop."""
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-        table = await load_vote_table(conn, names)
+    async with uow() as repo:
+        table = await load_vote_table(repo.conn, names)
     return await asyncio.to_thread(fit, table, bootstrap=bootstrap, seed=seed)
 
 
@@ -95,19 +93,11 @@ async def _names(provider: NamesProvider) -> list[str]:
     return list(names)
 
 
-async def refresh_forever(
-    pool: asyncpg.Pool,
-    cache: LeaderboardCache,
-    names_provider: NamesProvider,
-    interval_s: float,
-    bootstrap: int,
-) -> None:
-    """Refit and re-cache every `interval_s`; any failure (a database or Redis outage) is logged and retried."""
-    while True:
-        try:
-            board = await compute_leaderboard(pool, await _names(names_provider), bootstrap=bootstrap)
-            await cache.put(board)
-            logger.debug("arena leaderboard refreshed: %d votes", board.total_votes)
-        except Exception as exc:
-            logger.warning("arena leaderboard refresh failed (%s); will retry", type(exc).__name__, exc_info=True)
-        await asyncio.sleep(interval_s)
+async def refresh_leaderboard(
+    uow: UnitOfWork, cache: LeaderboardCache, names_provider: NamesProvider, bootstrap: int
+) -> Leaderboard:
+    """One refit into the cache (the bot runs it every BOT_ARENA_REFRESH_S as a background job)."""
+    board = await compute_leaderboard(uow, await _names(names_provider), bootstrap=bootstrap)
+    await cache.put(board)
+    logger.debug("arena leaderboard refreshed: %d votes", board.total_votes)
+    return board

@@ -2,10 +2,11 @@
 
 Ownership is checked before anything is written: a vote or like counts only for an analysis (or personal
 suggestion) that was shown to the same user, and a like only for a work that was in it. The check reads a
-short-lived Redis record first (so it works while Postgres restarts) and falls back to Postgres.
+short-lived Redis record first (so it works while Postgres restarts) and falls back to Postgres (so it works
+while Redis restarts; storage.cache answers "unknown" when Redis is away).
 
 `forget` is the other direction: it deletes a user's data everywhere it lives (Postgres, the outbox, the
-ownership records), so nothing of theirs can come back.
+ownership records, the cached analyses of their photos), so nothing of theirs can come back.
 """
 
 from __future__ import annotations
@@ -15,24 +16,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import asyncpg
-
-from storage.cache import FeedbackOutbox, ShownAnalysisRegistry
-from storage.repositories import ForgottenUser, Repo
+from inference.contract import VOTE_CHOICES, ArenaMode, Side, VoteChoice
+from storage.cache import AnalysisCache, FeedbackOutbox, ShownAnalysisRegistry
+from storage.db import DATABASE_DOWN, UnitOfWork
+from storage.repositories import LIKE_VALUES, ForgottenUser, SuggestionView
 
 logger = logging.getLogger(__name__)
-
-VOTE_CHOICES = frozenset({"left", "right", "both", "neither"})
-LIKE_VALUES = frozenset({-1, 0, 1})
-
-DATABASE_DOWN: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-)
 
 
 class Outcome(Enum):
@@ -46,8 +35,8 @@ class Outcome(Enum):
 class ShownAnalysis:
     analysis_id: int
     user_id: int
-    sets: dict[str, list[int]]
-    mode: str = "sides"  # "interleaved": one merged set, credited from likes, no vote
+    sets: dict[Side, list[int]]
+    mode: ArenaMode = "sides"  # "interleaved": one merged set, credited from likes, no vote
     display_ids: list[int] | None = None  # interleaved: the merged order the user saw
 
     @property
@@ -58,19 +47,17 @@ class ShownAnalysis:
 class FeedbackRecorder:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        uow: UnitOfWork,
         outbox: FeedbackOutbox,
         shown: ShownAnalysisRegistry,
-        suggested: ShownAnalysisRegistry | None = None,
+        suggested: ShownAnalysisRegistry,
+        analyses: AnalysisCache,
     ) -> None:
-        self._pool = pool
+        self._uow = uow
         self._outbox = outbox
         self._shown = shown
         self._suggested = suggested
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._pool
+        self._analyses = analyses
 
     async def remember_shown(self, analysis: ShownAnalysis) -> None:
         await self._shown.remember(
@@ -78,8 +65,7 @@ class FeedbackRecorder:
         )
 
     async def remember_suggestion(self, suggestion_id: int, user_id: int, artwork_ids: list[int]) -> None:
-        if self._suggested is not None:
-            await self._suggested.remember(suggestion_id, user_id, {"items": artwork_ids})
+        await self._suggested.remember(suggestion_id, user_id, {"items": artwork_ids})
 
     async def shown_to(self, analysis_id: int, user_id: int) -> ShownAnalysis | None:
         """The analysis if it was shown to this user, else None (forged or someone else's button)."""
@@ -87,13 +73,12 @@ class FeedbackRecorder:
         if record is not None:
             if int(record["user_id"]) != user_id:
                 return None
-            sets = {k: list(v) for k, v in record["sets"].items()}
+            sets = {side: list(ids) for side, ids in record["sets"].items()}
             display = record.get("display_ids")
-            return ShownAnalysis(
-                analysis_id, user_id, sets, str(record.get("mode", "sides")), None if display is None else list(display)
-            )
-        async with self._pool.acquire(timeout=5) as conn:
-            view = await Repo(conn).analyses.get_for_user(analysis_id, user_id)
+            mode: ArenaMode = "interleaved" if record.get("mode") == "interleaved" else "sides"
+            return ShownAnalysis(analysis_id, user_id, sets, mode, None if display is None else list(display))
+        async with self._uow() as repo:
+            view = await repo.analyses.get_for_user(analysis_id, user_id)
         if view is None:
             return None
         sets = {s.side: list(s.artwork_ids) for s in view.sets}
@@ -102,18 +87,21 @@ class FeedbackRecorder:
 
     async def suggested_to(self, suggestion_id: int, user_id: int) -> set[int] | None:
         """The works of this suggestion if it was sent to this user, else None."""
-        if self._suggested is not None:
-            record = await self._suggested.get(suggestion_id)
-            if record is not None:
-                if int(record["user_id"]) != user_id:
-                    return None
-                return {int(i) for ids in record["sets"].values() for i in ids}
-        async with self._pool.acquire(timeout=5) as conn:
-            view = await Repo(conn).suggestions.get_for_user(suggestion_id, user_id)
+        record = await self._suggested.get(suggestion_id)
+        if record is not None:
+            if int(record["user_id"]) != user_id:
+                return None
+            return {int(i) for ids in record["sets"].values() for i in ids}
+        view = await self.suggestion(suggestion_id, user_id)
         return None if view is None else set(view.artwork_ids)
 
-    async def vote(self, user_id: int, analysis_id: int, choice: str) -> Outcome:
-        if choice not in VOTE_CHOICES:
+    async def suggestion(self, suggestion_id: int, user_id: int) -> SuggestionView | None:
+        """The stored suggestion (kind and order, to redraw its buttons) if it is this user's."""
+        async with self._uow() as repo:
+            return await repo.suggestions.get_for_user(suggestion_id, user_id)
+
+    async def vote(self, user_id: int, analysis_id: int, choice: VoteChoice) -> Outcome:
+        if choice not in VOTE_CHOICES:  # typed, but a caller's value may still come from a stranger
             return Outcome.REFUSED
         shown = await self.shown_to(analysis_id, user_id)
         if shown is None or shown.mode != "sides":  # an interleaved set is credited from likes, not votes
@@ -153,24 +141,25 @@ class FeedbackRecorder:
         return await self._write_or_queue(event)
 
     async def forget(self, user_id: int) -> ForgottenUser | None:
-        """Delete the user's rows in one transaction, then their queued events and ownership records.
+        """Delete the user's rows in one transaction, then their queued events, ownership records and the cached
+        analyses of their photos.
 
         Raises a DATABASE_DOWN error when Postgres is unreachable: then nothing at all was deleted.
         """
-        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
-            forgotten = await Repo(conn).users.forget(user_id)
+        async with self._uow() as repo:
+            forgotten = await repo.users.forget(user_id)
         await self._outbox.discard(lambda event: event.get("user_id") == user_id)
         if forgotten is not None:
             await self._shown.forget(forgotten.analysis_ids)
-            if self._suggested is not None:
-                await self._suggested.forget(forgotten.suggestion_ids)
+            await self._suggested.forget(forgotten.suggestion_ids)
+            await self._analyses.forget(forgotten.image_sha256s)
         return forgotten
 
     async def current_likes(self, user_id: int, artwork_ids: set[int]) -> dict[int, int]:
         """Marks to draw on the buttons; an empty answer while the database is down is acceptable."""
         try:
-            async with self._pool.acquire(timeout=5) as conn:
-                likes = await Repo(conn).likes.for_user(user_id)
+            async with self._uow() as repo:
+                likes = await repo.likes.for_user(user_id)
         except DATABASE_DOWN:
             return {}
         return {artwork_id: value for artwork_id, value in likes.items() if artwork_id in artwork_ids}
@@ -178,17 +167,20 @@ class FeedbackRecorder:
     async def current_vote(self, user_id: int, analysis_id: int) -> str | None:
         """The stored vote, to mark on the buttons; None while the database is down."""
         try:
-            async with self._pool.acquire(timeout=5) as conn:
-                return await Repo(conn).votes.get(user_id, analysis_id)
+            async with self._uow() as repo:
+                return await repo.votes.get(user_id, analysis_id)
         except DATABASE_DOWN:
             return None
 
     async def flush_outbox(self) -> int:
         """Replay events queued while Postgres was down; stops at the first failure and keeps that event."""
         try:
-            return await self._outbox.drain(self._apply)
+            flushed = await self._outbox.drain(self._apply)
         except DATABASE_DOWN:
             return 0
+        if flushed:
+            logger.info("outbox: %d queued feedback events written", flushed)
+        return flushed
 
     async def _write_or_queue(self, event: dict[str, Any]) -> Outcome:
         try:
@@ -202,8 +194,7 @@ class FeedbackRecorder:
         return Outcome.SAVED if changed else Outcome.UNCHANGED
 
     async def _apply(self, event: dict[str, Any]) -> bool:
-        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
-            repo = Repo(conn)
+        async with self._uow() as repo:
             if event["kind"] == "vote":
                 return await repo.votes.upsert(event["user_id"], event["analysis_id"], event["choice"])
             return await repo.likes.set(

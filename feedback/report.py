@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ import asyncpg
 
 from feedback.arena import Leaderboard, format_table, leaderboard_dict, leaderboard_png
 from feedback.leaderboard import compute_leaderboard
-from storage.db import create_pool
+from storage.db import create_pool, unit_of_work
 
 DSN_ENV_VARS = ("FEEDBACK_POSTGRES_DSN", "BOT_POSTGRES_DSN")
 FALLBACK_DSN = "postgresql://postgres@127.0.0.1:5432/artmatch"
@@ -59,7 +60,7 @@ async def load(dsn: str, *, bootstrap: int, seed: int) -> Leaderboard:
     except Exception as exc:
         raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
     try:
-        return await compute_leaderboard(pool, bootstrap=bootstrap, seed=seed)
+        return await compute_leaderboard(functools.partial(unit_of_work, pool), bootstrap=bootstrap, seed=seed)
     finally:
         await pool.close()
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference.contract import VOTE_CHOICES
+
 VOTE_SIGNAL = 0.2
 """A set vote says little about any single work in the set: a fifth of a like."""
 
-VOTE_CHOICES = ("left", "right", "both", "neither")
 
 INTEREST_BONUS = 0.1
 """Added to the cosine of an interest times its weight share: a work as close to a strong interest as to a passing

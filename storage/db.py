@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -57,6 +57,11 @@ async def unit_of_work(pool: asyncpg.Pool, *, timeout: float = 5.0) -> AsyncIter
 
     async with pool.acquire(timeout=timeout) as conn, conn.transaction():
         yield Repo(conn)
+
+
+UnitOfWork: TypeAlias = Callable[[], AbstractAsyncContextManager["Repo"]]
+"""`unit_of_work` bound to a pool (`functools.partial(unit_of_work, pool)`): what flows and handlers receive
+instead of the pool, so none of them can hold a connection outside a transaction."""
 
 
 async def create_pool(

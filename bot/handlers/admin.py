@@ -9,40 +9,30 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, Message
 
-from bot.arena import Arena
-from bot.settings import BotSettings
+from bot.services import Services
 from bot.texts import t
 from feedback.arena import Leaderboard, leaderboard_png
-from feedback.leaderboard import LeaderboardCache, compute_leaderboard
-from feedback.recorder import DATABASE_DOWN
-from storage.repositories import Repo
+from feedback.leaderboard import compute_leaderboard
+from storage.db import DATABASE_DOWN, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
 
-def is_admin(message: Message, settings: BotSettings) -> bool:
-    return message.from_user is not None and message.from_user.id in settings.admin_ids
+def is_admin(message: Message, services: Services) -> bool:
+    return message.from_user is not None and message.from_user.id in services.settings.admin_ids
 
 
-async def _leaderboard(pool: asyncpg.Pool, cache: LeaderboardCache, names: list[str], bootstrap: int) -> Leaderboard:
-    """The board the background refresh cached; computed here (fewer replicates) when missing or expired."""
-    try:
-        board = await cache.get()
-    except Exception:  # Redis trouble only costs a recomputation
-        logger.warning("leaderboard cache unavailable", exc_info=True)
-        board = None
+async def _leaderboard(services: Services, uow: UnitOfWork) -> Leaderboard:
+    """The board the background refresh cached; computed here when missing or expired (or Redis is away)."""
+    board = await services.leaderboard.get()
     if board is not None:
         return board
-    board = await compute_leaderboard(pool, names, bootstrap=bootstrap)
-    try:
-        await cache.put(board)
-    except Exception:
-        logger.warning("leaderboard not cached", exc_info=True)
+    board = await compute_leaderboard(uow, services.arena.names(), bootstrap=services.settings.arena_bootstrap)
+    await services.leaderboard.put(board)
     return board
 
 
@@ -56,18 +46,11 @@ def caption(lang: str, totals: dict[str, int], board: Leaderboard) -> str:
     return t(lang, "stats_caption", **totals, arena_votes=board.total_votes, left_rate=left_rate)
 
 
-async def stats(
-    message: Message,
-    lang: str,
-    settings: BotSettings,
-    pool: asyncpg.Pool,
-    leaderboard_cache: LeaderboardCache,
-    arena: Arena,
-) -> None:
+async def stats(message: Message, lang: str, services: Services, uow: UnitOfWork) -> None:
     try:
-        async with pool.acquire(timeout=5) as conn:
-            totals = await Repo(conn).stats()
-        board = await _leaderboard(pool, leaderboard_cache, arena.names(), settings.arena_bootstrap)
+        async with uow() as repo:
+            totals = await repo.stats()
+        board = await _leaderboard(services, uow)
     except DATABASE_DOWN as exc:
         logger.warning("/stats: database unavailable (%s)", type(exc).__name__)
         await message.answer(t(lang, "stats_unavailable"))

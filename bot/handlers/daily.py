@@ -8,16 +8,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import asyncpg
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.daily_schedule import DailyCommand, format_offset, local_time, parse_daily
-from bot.settings import BotSettings
+from bot.services import Services
 from bot.texts import t
-from feedback.recorder import DATABASE_DOWN
-from storage.repositories import DailySubscription, Repo
+from storage.db import DATABASE_DOWN, UnitOfWork
+from storage.repositories import DailySubscription
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +32,9 @@ def describe(lang: str, key: str, sub: DailySubscription) -> str:
     )
 
 
-async def _apply(pool: asyncpg.Pool, user_id: int, command: DailyCommand, lang: str) -> str:
-    async with pool.acquire(timeout=5) as conn:
-        daily = Repo(conn).daily
+async def _apply(uow: UnitOfWork, user_id: int, command: DailyCommand, lang: str) -> str:
+    async with uow() as repo:
+        daily = repo.daily
         if command.action == "on":
             sub = await daily.subscribe(user_id, command.hour, command.utc_offset_minutes, datetime.now(UTC))
             return describe(lang, "daily_on", sub)
@@ -47,14 +46,14 @@ async def _apply(pool: asyncpg.Pool, user_id: int, command: DailyCommand, lang: 
     return f"{status}\n\n{t(lang, 'daily_usage')}"
 
 
-async def daily(message: Message, command: CommandObject, lang: str, settings: BotSettings, pool: asyncpg.Pool) -> None:
+async def daily(message: Message, command: CommandObject, lang: str, services: Services, uow: UnitOfWork) -> None:
     assert message.from_user is not None
-    parsed = parse_daily(command.args, settings.default_utc_offset_minutes)
+    parsed = parse_daily(command.args, services.settings.default_utc_offset_minutes)
     if parsed is None:
         await message.answer(f"{t(lang, 'daily_invalid')}\n{t(lang, 'daily_usage')}")
         return
     try:
-        reply = await _apply(pool, message.from_user.id, parsed, lang)
+        reply = await _apply(uow, message.from_user.id, parsed, lang)
     except DATABASE_DOWN as exc:
         logger.warning("/daily: database unavailable (%s)", type(exc).__name__)
         reply = t(lang, "daily_unavailable")

@@ -1,4 +1,5 @@
-"""Where unexpected errors land: logged with a traceback, the user gets an apology, the bot stays up."""
+"""Where unexpected errors land: logged with a traceback, the user gets an apology (a pressed button its answer,
+so it stops spinning), the bot stays up."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ logger = logging.getLogger(__name__)
 
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     logger.exception("unhandled error in update %s", event.update.update_id, exc_info=event.exception)
-    message = event.update.message or (event.update.callback_query and event.update.callback_query.message)
-    user = event.update.message.from_user if event.update.message else None
-    if event.update.callback_query is not None:
-        user = event.update.callback_query.from_user
+    update = event.update
+    query = update.callback_query
+    user = query.from_user if query is not None else (update.message.from_user if update.message else None)
     lang = language_for(None, user.language_code if user else None)
-    if message is not None and message.chat is not None:
-        try:
-            await bot.send_message(message.chat.id, t(lang, "error"))
-        except TelegramAPIError:
-            logger.warning("could not apologise to chat %s", message.chat.id)
+    try:
+        if query is not None:
+            await bot.answer_callback_query(query.id, t(lang, "error"), show_alert=True)
+        elif update.message is not None:
+            await bot.send_message(update.message.chat.id, t(lang, "error"))
+    except TelegramAPIError:
+        logger.warning("could not apologise for update %s", update.update_id)
     return True
 
 

@@ -1,4 +1,4 @@
-"""Vote and like buttons. The callback data is a stranger's claim; FeedbackRecorder checks it."""
+"""Vote and like buttons under the sets. The callback data is a stranger's claim; FeedbackRecorder checks it."""
 
 from __future__ import annotations
 
@@ -6,65 +6,58 @@ import logging
 from collections.abc import Awaitable
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery
 
 from bot.callbacks import LikeCallback, VoteCallback
-from bot.keyboards import feedback_keyboard
+from bot.keyboards import feedback_keyboard, redraw
+from bot.services import Services
 from bot.texts import t
-from feedback.recorder import DATABASE_DOWN, FeedbackRecorder, Outcome
+from feedback.recorder import FeedbackRecorder, Outcome
+from storage.cache import REDIS_DOWN
+from storage.db import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
 
 LIKE_ANSWERS = {1: "liked", -1: "disliked", 0: "like_cleared"}
+# Postgres down and Redis (the outbox) away too, or Postgres down with no Redis record of ownership: nothing
+# could be written, so the press is answered "try again", never "saved".
+NOT_RECORDED = (*DATABASE_DOWN, *REDIS_DOWN)
 
 
-async def vote(
-    query: CallbackQuery, callback_data: VoteCallback, lang: str, recorder: FeedbackRecorder
-) -> None:
-    try:
-        outcome = await recorder.vote(query.from_user.id, callback_data.analysis_id, callback_data.choice)
-    except DATABASE_DOWN:
-        await query.answer(t(lang, "error"), show_alert=True)
-        return
-    if outcome is Outcome.REFUSED:
-        await query.answer(t(lang, "forged"), show_alert=True)
-        return
-    await query.answer(t(lang, "vote_unchanged" if outcome is Outcome.UNCHANGED else "vote_saved"))
-    if outcome is not Outcome.UNCHANGED:
+async def vote(query: CallbackQuery, callback_data: VoteCallback, lang: str, services: Services) -> None:
+    recorder = services.recorder
+    recorded = recorder.vote(query.from_user.id, callback_data.analysis_id, callback_data.choice)
+    outcome = await acknowledge(query, lang, recorded, saved="vote_saved", unchanged="vote_unchanged")
+    if outcome in (Outcome.SAVED, Outcome.QUEUED):
         await _redraw(query, recorder, lang, callback_data.analysis_id, vote=callback_data.choice)
 
 
-async def like(
-    query: CallbackQuery, callback_data: LikeCallback, lang: str, recorder: FeedbackRecorder
-) -> None:
-    recorded = recorder.like(
-        query.from_user.id, callback_data.analysis_id, callback_data.artwork_id, callback_data.value
-    )
-    if not await acknowledge_like(query, lang, callback_data.value, recorded):
+async def like(query: CallbackQuery, callback_data: LikeCallback, lang: str, services: Services) -> None:
+    recorder, pressed = services.recorder, callback_data
+    recorded = recorder.like(query.from_user.id, pressed.analysis_id, pressed.artwork_id, pressed.value)
+    answer = LIKE_ANSWERS[callback_data.value]
+    if await acknowledge(query, lang, recorded, saved=answer, unchanged=answer) is None:
         return
-    await _redraw(
-        query,
-        recorder,
-        lang,
-        callback_data.analysis_id,
-        override={callback_data.artwork_id: callback_data.value},
-    )
+    override = {callback_data.artwork_id: callback_data.value}
+    await _redraw(query, recorder, lang, callback_data.analysis_id, override=override)
 
 
-async def acknowledge_like(query: CallbackQuery, lang: str, value: int, recorded: Awaitable[Outcome]) -> bool:
-    """Answer a like press (under sets or under a personal set alike); True when it counted and the
-    buttons should be redrawn."""
+async def acknowledge(
+    query: CallbackQuery, lang: str, recorded: Awaitable[Outcome], *, saved: str, unchanged: str
+) -> Outcome | None:
+    """Answer a vote or like press (under sets or under a personal set alike): every press gets an answer.
+    Returns the outcome when the press counted, None when it was refused or could not be recorded."""
     try:
         outcome = await recorded
-    except DATABASE_DOWN:
+    except NOT_RECORDED as exc:
+        logger.warning("press not recorded: storage unavailable (%s)", type(exc).__name__)
         await query.answer(t(lang, "error"), show_alert=True)
-        return False
+        return None
     if outcome is Outcome.REFUSED:
         await query.answer(t(lang, "forged"), show_alert=True)
-        return False
-    await query.answer(t(lang, LIKE_ANSWERS[value]))
-    return True
+        return None
+    await query.answer(t(lang, unchanged if outcome is Outcome.UNCHANGED else saved))
+    return outcome
 
 
 async def _redraw(
@@ -76,25 +69,18 @@ async def _redraw(
     override: dict[int, int] | None = None,
 ) -> None:
     """Show the new state on the buttons; a failure here never undoes the recorded feedback."""
-    if query.message is None:
+    try:
+        shown = await recorder.shown_to(analysis_id, query.from_user.id)
+    except DATABASE_DOWN:
         return
-    shown = await recorder.shown_to(analysis_id, query.from_user.id)
     if shown is None:
         return
     likes = await recorder.current_likes(query.from_user.id, shown.artwork_ids)
     likes.update(override or {})
     if vote is None and shown.display_ids is None:
         vote = await recorder.current_vote(query.from_user.id, analysis_id)
-    try:
-        await query.bot.edit_message_reply_markup(
-            chat_id=query.message.chat.id,
-            message_id=query.message.message_id,
-            reply_markup=feedback_keyboard(
-                lang, analysis_id, shown.sets, likes, vote=vote, display_ids=shown.display_ids
-            ),
-        )
-    except TelegramBadRequest as exc:  # "message is not modified" and friends
-        logger.debug("keyboard not redrawn: %s", exc.message)
+    markup = feedback_keyboard(lang, analysis_id, shown.sets, likes, vote=vote, display_ids=shown.display_ids)
+    await redraw(query, markup)
 
 
 def create_router() -> Router:

@@ -1,4 +1,8 @@
-"""Photos and image documents in; everything that is not a still image gets a friendly explanation."""
+"""Photos and image documents in; everything that is not a still image gets a friendly explanation.
+
+The parts of an album arrive as separate updates; they are collected and answered one photo at a time, in the
+order sent, each answer replying to its own photo.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Message
 
-from bot.analysis_flow import AnalysisDeps, answer_photo
-from bot.settings import BotSettings
+from bot.chat import Chat
+from bot.services import Services
 from bot.texts import t
+from storage.db import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -20,64 +25,71 @@ IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 _rng = random.SystemRandom()
 
 
-async def photo(message: Message, bot: Bot, lang: str, settings: BotSettings, deps: AnalysisDeps) -> None:
-    largest = message.photo[-1]  # type: ignore[index]
-    await _analyse_file(message, bot, lang, settings, deps, largest.file_id, largest.file_size)
+async def photo(message: Message, bot: Bot, lang: str, services: Services, uow: UnitOfWork) -> None:
+    if message.media_group_id is None:
+        await _analyse(message, bot, lang, services, uow)
+        return
+    album = await services.albums.collect(message)
+    for part in album or ():  # None: another part's handler answers the whole album
+        await _analyse(part, bot, lang, services, uow)
 
 
 async def moving_picture(message: Message, lang: str) -> None:
-    await message.answer(t(lang, "unsupported_format"))
+    await message.reply(t(lang, "unsupported_format"))
 
 
 async def sticker(message: Message, lang: str) -> None:
-    await message.answer(t(lang, "sticker"))
+    await message.reply(t(lang, "sticker"))
 
 
-async def document(message: Message, bot: Bot, lang: str, settings: BotSettings, deps: AnalysisDeps) -> None:
-    doc = message.document
-    assert doc is not None
-    mime = (doc.mime_type or "").lower()
+async def document(message: Message, bot: Bot, lang: str, services: Services, uow: UnitOfWork) -> None:
+    mime = ((message.document and message.document.mime_type) or "").lower()
     if mime == "image/gif":
-        await message.answer(t(lang, "unsupported_format"))
+        await message.reply(t(lang, "unsupported_format"))
         return
     if mime not in IMAGE_MIME_TYPES:
-        await message.answer(t(lang, "not_an_image"))
+        await message.reply(t(lang, "not_an_image"))
         return
-    await _analyse_file(message, bot, lang, settings, deps, doc.file_id, doc.file_size)
+    await photo(message, bot, lang, services, uow)
 
 
-async def _analyse_file(
-    message: Message,
-    bot: Bot,
-    lang: str,
-    settings: BotSettings,
-    deps: AnalysisDeps,
-    file_id: str,
-    file_size: int | None,
-) -> None:
-    if file_size is not None and file_size > settings.max_download_bytes:
-        await message.answer(t(lang, "too_big"))
-        return
+async def _analyse(message: Message, bot: Bot, lang: str, services: Services, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    chat = Chat(bot, message.chat.id, message.from_user.id, lang, reply_to=message.message_id)
+    data = await _download(message, chat, services.settings.max_download_bytes)
+    if data is not None:
+        await services.photos.answer(chat, data, uow, _rng)
+
+
+async def _download(message: Message, chat: Chat, cap: int) -> bytes | None:
+    """The file's bytes, or None after telling the user why not (too big, empty, refused by Telegram)."""
+    if message.photo:
+        file_id, file_size = message.photo[-1].file_id, message.photo[-1].file_size
+    else:
+        assert message.document is not None
+        file_id, file_size = message.document.file_id, message.document.file_size
+    if file_size is not None and file_size > cap:
+        await chat.say(t(chat.lang, "too_big"))
+        return None
     if file_size == 0:
-        await message.answer(t(lang, "empty_file"))
-        return
+        await chat.say(t(chat.lang, "empty_file"))
+        return None
     try:
-        buffer = await bot.download(file_id, destination=io.BytesIO())
+        buffer = await chat.bot.download(file_id, destination=io.BytesIO())
     except TelegramBadRequest as exc:
         # Telegram refuses getFile for files over 20 MB ("file is too big").
         logger.info("download refused: %s", exc.message)
-        await message.answer(t(lang, "too_big" if "too big" in exc.message.lower() else "not_an_image"))
-        return
+        await chat.say(t(chat.lang, "too_big" if "too big" in exc.message.lower() else "not_an_image"))
+        return None
     assert buffer is not None
     data = buffer.getvalue()
-    if len(data) > settings.max_download_bytes:
-        await message.answer(t(lang, "too_big"))
-        return
+    if len(data) > cap:
+        await chat.say(t(chat.lang, "too_big"))
+        return None
     if not data:
-        await message.answer(t(lang, "empty_file"))
-        return
-    assert message.from_user is not None
-    await answer_photo(bot, message.chat.id, message.from_user.id, data, lang, deps, _rng)
+        await chat.say(t(chat.lang, "empty_file"))
+        return None
+    return data
 
 
 def create_router() -> Router:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.analysis_flow import AnalysisDeps
 from bot.callbacks import ForgetCallback
-from bot.keyboards import forget_keyboard
+from bot.handlers.feedback_buttons import NOT_RECORDED
+from bot.keyboards import forget_keyboard, redraw
+from bot.services import Services
 from bot.texts import t
-from feedback.recorder import DATABASE_DOWN, FeedbackRecorder
 from storage.repositories import ForgottenUser
 
 logger = logging.getLogger(__name__)
@@ -48,40 +47,22 @@ async def answer(
     callback_data: ForgetCallback,
     lang: str,
     state: FSMContext,
-    recorder: FeedbackRecorder,
-    deps: AnalysisDeps,
+    services: Services,
 ) -> None:
     await query.answer()
-    await _drop_buttons(query)
+    await redraw(query, None)  # the confirmation is single-use: its buttons go once pressed
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     if not callback_data.confirm:
-        await query.bot.send_message(chat_id, t(lang, "forget_cancelled"))
+        await services.bot.send_message(chat_id, t(lang, "forget_cancelled"))
         return
     try:
-        forgotten = await recorder.forget(query.from_user.id)
-    except DATABASE_DOWN as exc:
-        logger.warning("/forget: database unavailable (%s); nothing deleted", type(exc).__name__)
-        await query.bot.send_message(chat_id, t(lang, "forget_failed"))
+        forgotten = await services.recorder.forget(query.from_user.id)
+    except NOT_RECORDED as exc:
+        logger.warning("/forget: storage unavailable (%s); nothing deleted", type(exc).__name__)
+        await services.bot.send_message(chat_id, t(lang, "forget_failed"))
         return
     await state.clear()
-    if forgotten is not None:
-        try:
-            await deps.cache.forget(forgotten.image_sha256s)
-        except Exception:  # the rows are gone; a cached description only expires later
-            logger.warning("/forget: analysis cache not cleared", exc_info=True)
-    await query.bot.send_message(chat_id, report(lang, forgotten))
-
-
-async def _drop_buttons(query: CallbackQuery) -> None:
-    """The confirmation is single-use: take its buttons away once pressed."""
-    if query.message is None:
-        return
-    try:
-        await query.bot.edit_message_reply_markup(
-            chat_id=query.message.chat.id, message_id=query.message.message_id, reply_markup=None
-        )
-    except TelegramBadRequest as exc:
-        logger.debug("confirmation buttons not removed: %s", exc.message)
+    await services.bot.send_message(chat_id, report(lang, forgotten))
 
 
 def create_router() -> Router:

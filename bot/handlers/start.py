@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
@@ -10,8 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import LanguageCallback
 from bot.keyboards import language_keyboard
 from bot.texts import t
-from feedback.recorder import DATABASE_DOWN
-from storage.repositories import Repo
+from storage.db import DATABASE_DOWN, UnitOfWork
 
 
 async def start(message: Message, lang: str) -> None:
@@ -26,10 +24,10 @@ async def choose_language(message: Message, lang: str) -> None:
     await message.answer(t(lang, "choose_language"), reply_markup=language_keyboard())
 
 
-async def set_language(query: CallbackQuery, callback_data: LanguageCallback, pool: asyncpg.Pool) -> None:
+async def set_language(query: CallbackQuery, callback_data: LanguageCallback, uow: UnitOfWork) -> None:
     try:
-        async with pool.acquire(timeout=5) as conn:
-            await Repo(conn).users.set_language(query.from_user.id, callback_data.code)
+        async with uow() as repo:
+            await repo.users.set_language(query.from_user.id, callback_data.code)
     except DATABASE_DOWN:
         await query.answer(t(callback_data.code, "error"), show_alert=True)
         return

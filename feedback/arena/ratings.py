@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-CHOICES = ("left", "right", "both", "neither")
+from inference.contract import VOTE_CHOICES as CHOICES
+
 LEFT, RIGHT, BOTH, NEITHER = range(len(CHOICES))
 
 ELO_PER_LOGIT = 400.0 / math.log(10.0)  # 400 Elo points = tenfold odds
@@ -70,8 +71,8 @@ class VoteTable:
         ordered = sorted(known)
         index = {name: i for i, name in enumerate(ordered)}
         counts = np.zeros((len(ordered), len(ordered), len(CHOICES)), dtype=np.int64)
-        for (left, right, choice), count in cells.items():
-            counts[index[left], index[right], choice] += count
+        for (left, right, choice_index), count in cells.items():
+            counts[index[left], index[right], choice_index] += count
         return cls(ordered, counts)
 
     @classmethod
@@ -178,8 +179,8 @@ def fit(table: VoteTable, *, bootstrap: int = 1000, seed: int = 0) -> Leaderboar
     if bootstrap < 0:
         raise ValueError("bootstrap must be >= 0")
     m, total = len(table.names), table.total
-    strengths, home = fit_strengths(table.counts[None])
-    strengths, home = strengths[0], float(home[0])
+    batch_strengths, batch_home = fit_strengths(table.counts[None])
+    strengths, home = batch_strengths[0], float(batch_home[0])
     low, high = strengths.copy(), strengths.copy()  # no replicates: the interval collapses to the estimate
     if bootstrap and total and m:
         rng = np.random.default_rng(seed)

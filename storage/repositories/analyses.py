@@ -6,13 +6,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+from inference.contract import SIDES, Side
+from inference.contract import ArenaMode as Mode
 from storage.db import Connection
-
-Side = Literal["left", "right"]
-Mode = Literal["sides", "interleaved"]
-SIDES: frozenset[str] = frozenset({"left", "right"})
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from storage.repositories.votes import VotesRepository
 class Repo:
     """All repositories over one asyncpg connection.
 
-    Repositories never open or commit transactions themselves: the caller decides what must be atomic::
+    Repositories never open or commit transactions themselves: `storage.db.unit_of_work` is the one place a
+    transaction begins, and the caller decides what goes in it::
 
-        async with pool.acquire() as conn, conn.transaction():
-            repo = Repo(conn)
+        async with unit_of_work(pool) as repo:
             analysis_id = await repo.analyses.create(...)
             await repo.artworks.set_file_id(...)
 
-    Outside a transaction each statement commits on its own (fine for single-statement calls such as
-    `users.touch` or `likes.for_user`). `analyses.create` writes two tables: always call it in a transaction.
+    (Tools that hold a bare connection, such as the migration runner and benchmarks, may use `Repo(conn)`
+    directly; then each statement commits on its own.)
     """
 
     def __init__(self, conn: Connection) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
+from inference.contract import VOTE_CHOICES as CHOICES
+from inference.contract import VoteChoice as Choice
 from storage.db import Connection
-
-Choice = Literal["left", "right", "both", "neither"]
-CHOICES: frozenset[str] = frozenset({"left", "right", "both", "neither"})
 
 
 class VotesRepository:

@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import background, create_bot, create_dispatcher
-from bot.inference_client import InferenceClient
+from bot.background import Job, running
+from bot.dispatcher import create_dispatcher
+from bot.services import Services, build
 from bot.settings import BotSettings
 from tests.bot.telegram_stub import TelegramStub
 from tests.fixtures_gallery import SERVICE_TOKEN
@@ -41,77 +42,68 @@ async def bot_redis(redis_url: str) -> AsyncIterator[Redis]:
 StartBot = Callable[..., Awaitable[BotSettings]]
 
 
+def bot_redis_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + f"/{BOT_REDIS_DB}"
+
+
+@contextlib.asynccontextmanager
+async def polling(settings: BotSettings, *, pool: asyncpg.Pool | None = None) -> AsyncIterator[Services]:
+    """The bot as `python -m bot` runs it (same composition root), polling in this event loop; the outbox
+    replay runs beside it (the other background jobs are tested on their own)."""
+    async with build(settings, pool=pool) as services:
+        dp = create_dispatcher(services)
+        outbox = Job("outbox", services.recorder.flush_outbox, settings.outbox_flush_interval_s)
+        async with running([outbox]):
+            task = asyncio.create_task(dp.start_polling(services.bot, polling_timeout=1, handle_signals=False))
+            try:
+                yield services
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    await dp.stop_polling()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+
+
 @pytest.fixture
 async def start_bot(
-    telegram: TelegramStub, inference_url: str, pool: asyncpg.Pool, pg_dsn: str, bot_redis: Redis
+    telegram: TelegramStub, inference_url: str, pool: asyncpg.Pool, pg_dsn: str, redis_url: str, bot_redis: Redis
 ) -> AsyncIterator[StartBot]:
     """Start the bot (polling in this event loop, over HTTP); keyword arguments override settings."""
-    stoppers: list[Callable[[], Awaitable[None]]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(**overrides: Any) -> BotSettings:
-        settings = BotSettings(
-            token=BOT_TOKEN,
-            api_base_url=telegram.base_url,
-            inference_url=overrides.pop("inference_url", inference_url),
-            inference_token=SERVICE_TOKEN,
-            postgres_dsn=pg_dsn,
-            redis_url="unused",
-            outbox_flush_interval_s=0.2,
-            # the two-set flow by default; the arena's tests open it to every recommender
-            arena_recommenders=overrides.pop("arena_recommenders", ["by_look", "by_meaning"]),
-            **overrides,
-        )
-        inference = InferenceClient(
-            settings.inference_url,
-            settings.inference_token.get_secret_value(),
-            look_timeout=settings.look_timeout_s,
-            analyze_timeout=settings.analyze_timeout_s,
-        )
-        bot = create_bot(settings)
-        dp = create_dispatcher(settings, pool, bot_redis, inference)
-        flusher = background(dp["recorder"], settings.outbox_flush_interval_s)
-        await flusher.__aenter__()
-        task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        async def start(**overrides: Any) -> BotSettings:
+            settings = BotSettings(
+                token=BOT_TOKEN,
+                api_base_url=telegram.base_url,
+                inference_url=overrides.pop("inference_url", inference_url),
+                inference_token=SERVICE_TOKEN,
+                postgres_dsn=pg_dsn,
+                redis_url=bot_redis_url(redis_url),
+                outbox_flush_interval_s=0.2,
+                # the two-set flow by default; the arena's tests open it to every recommender
+                arena_recommenders=overrides.pop("arena_recommenders", ["by_look", "by_meaning"]),
+                **overrides,
+            )
+            await stack.enter_async_context(polling(settings, pool=pool))
+            return settings
 
-        async def stop() -> None:
-            with contextlib.suppress(RuntimeError):
-                await dp.stop_polling()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
-            await flusher.__aexit__(None, None, None)
-            await inference.close()
-            await bot.session.close()
-
-        stoppers.append(stop)
-        return settings
-
-    yield start
-    for stop in reversed(stoppers):
-        await stop()
+        yield start
 
 
 @contextlib.asynccontextmanager
 async def bot_on_a_dead_database(telegram: TelegramStub, redis: Redis, **overrides: Any) -> AsyncIterator[None]:
     """The bot while Postgres restarts: its pool points at a port nothing listens on."""
     dead = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/test", min_size=0, max_size=2)
+    kwargs = redis.connection_pool.connection_kwargs
     settings = BotSettings(
         token=BOT_TOKEN,
         api_base_url=telegram.base_url,
         inference_token=SERVICE_TOKEN,
-        redis_url="unused",
-        **{"inference_url": "http://127.0.0.1:1", **overrides},
+        redis_url=f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}",
+        **{"inference_url": "http://127.0.0.1:1", "look_timeout_s": 5, "analyze_timeout_s": 5, **overrides},
     )
-    inference = InferenceClient(settings.inference_url, SERVICE_TOKEN, look_timeout=5, analyze_timeout=5)
-    bot = create_bot(settings)
-    dp = create_dispatcher(settings, dead, redis, inference)
-    task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
     try:
-        yield
+        async with polling(settings, pool=dead):
+            yield
     finally:
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        await inference.close()
-        await bot.session.close()
         await dead.close()

@@ -158,6 +158,6 @@ async def test_a_matchup_the_service_refuses_is_our_fault_not_the_photos(inferen
             await client.analyze(JPEG, 5, ["for_you", "by_look"])
         assert str(no_profile.value) == "needs_profile"
         with pytest.raises(ImageRefused):  # a bad image is still the image's fault
-            await client.analyze(b"%PDF-1.4 not an image", 5)
+            await client.analyze(b"%PDF-1.4 not an image", 5, ["by_look", "by_meaning"])
     finally:
         await client.close()

@@ -3,7 +3,6 @@ repeat nor lose it, a user who blocked the bot is unsubscribed, and our own outa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +13,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import create_bot, create_dispatcher
 from bot.daily_schedule import format_offset, local_time, parse_daily, parse_offset
-from bot.daily_sender import RETRY_DELAY, DailySender, Pacer
-from bot.inference_client import InferenceClient
+from bot.daily_sender import RETRY_DELAY, DailySender
+from bot.services import build
 from bot.settings import BotSettings
 from storage.repositories import DailySubscription, Repo
 from tests.bot.conftest import StartBot
@@ -51,17 +49,6 @@ def test_daily_arguments() -> None:
     for bad in ("on 25", "on abc", "on 9 +3 extra", "on +3 9", "sometimes", "off now", "on 9 9"):
         assert parse_daily(bad, 0) is None, bad
     assert [format_offset(m) for m in (0, 180, -300, 330)] == ["UTC", "UTC+3", "UTC-5", "UTC+5:30"]
-
-
-async def test_pacer_spaces_sends_and_a_flood_wait_pauses_everyone() -> None:
-    pacer = Pacer(per_second=50)
-    started = time.monotonic()
-    await asyncio.gather(*(pacer.wait() for _ in range(6)))
-    assert time.monotonic() - started >= 5 / 50 * 0.9
-    pacer.pause(0.3)
-    started = time.monotonic()
-    await pacer.wait()
-    assert time.monotonic() - started >= 0.25
 
 
 # --- /daily ------------------------------------------------------------------------------------------------
@@ -136,20 +123,12 @@ async def test_invalid_daily_arguments_get_the_usage_and_store_nothing(
 async def daily_sender(
     settings: BotSettings, pool: asyncpg.Pool, redis: Redis, inference_url: str | None = None
 ) -> AsyncIterator[DailySender]:
-    """A sender over the real bot (HTTP to the stub) and real deps, as bot/__main__.py builds it: one 'process'."""
-    inference = InferenceClient(
-        inference_url or settings.inference_url,
-        settings.inference_token.get_secret_value(),
-        look_timeout=settings.look_timeout_s,
-        analyze_timeout=settings.analyze_timeout_s,
-    )
-    bot = create_bot(settings)
-    dp = create_dispatcher(settings, pool, redis, inference)
-    try:
-        yield DailySender.from_settings(bot, dp["deps"], settings)
-    finally:
-        await inference.close()
-        await bot.session.close()
+    """A sender over the real bot (HTTP to the stub) and real services, as bot/__main__.py builds it: one
+    'process'."""
+    if inference_url is not None:
+        settings = settings.model_copy(update={"inference_url": inference_url})
+    async with build(settings, pool=pool) as services:
+        yield services.daily
 
 
 async def subscribe_due(telegram: TelegramStub, pool: asyncpg.Pool, user: int, lang: str = "en") -> datetime:

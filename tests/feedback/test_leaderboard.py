@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -10,8 +11,16 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from bot.background import Job, repeat
 from feedback.arena import VoteTable, fit
-from feedback.leaderboard import LeaderboardCache, compute_leaderboard, load_vote_table, refresh_forever
+from feedback.leaderboard import (
+    LeaderboardCache,
+    NamesProvider,
+    compute_leaderboard,
+    load_vote_table,
+    refresh_leaderboard,
+)
+from storage.db import unit_of_work
 from storage.repositories import Repo, ShownSet
 from tests.storage.test_repositories import _artwork
 
@@ -115,7 +124,7 @@ async def test_compute_leaderboard_ranks_the_clear_winner_first(pool: asyncpg.Po
     strong, weak, idle = recommender("strong"), recommender("weak"), recommender("idle")
     await seed_votes(pool, new_id, strong, weak, ["left"] * 12 + ["right"])
     await seed_votes(pool, new_id, weak, strong, ["right"] * 12 + ["both"])
-    board = await compute_leaderboard(pool, [strong, weak, idle], bootstrap=50, seed=1)
+    board = await compute_leaderboard(functools.partial(unit_of_work, pool), [strong, weak, idle], bootstrap=50, seed=1)
     ours = [r.name for r in board.ratings if r.name in {strong, weak}]
     assert ours == [strong, weak]
     unvoted = board.rating(idle)
@@ -152,13 +161,17 @@ async def test_refresh_loop_fills_the_cache_and_survives_a_database_outage(
     a, b = recommender("fresh"), recommender("stale")
     await seed_votes(pool, new_id, a, b, ["left", "left"])
     down = LeaderboardCache(redis, prefix=f"{key_prefix}:down")
-    failing = asyncio.create_task(refresh_forever(dead_pool, down, lambda: [a, b], 0.05, 10))
+    def refresh(on: asyncpg.Pool, cache: LeaderboardCache, names: NamesProvider) -> asyncio.Task[None]:
+        once = functools.partial(refresh_leaderboard, functools.partial(unit_of_work, on), cache, names, 10)
+        return asyncio.create_task(repeat(Job("refresh", once, 0.05)))
+
+    failing = refresh(dead_pool, down, lambda: [a, b])
     up = LeaderboardCache(redis, prefix=f"{key_prefix}:up")
 
     async def names() -> list[str]:
         return [a, b]
 
-    working = asyncio.create_task(refresh_forever(pool, up, names, 0.05, 10))
+    working = refresh(pool, up, names)
     try:
         for _ in range(200):
             if await up.get() is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,8 +11,22 @@ import pytest
 from redis.asyncio import Redis
 
 from feedback.recorder import FeedbackRecorder, Outcome, ShownAnalysis
-from storage.cache import FeedbackOutbox, ShownAnalysisRegistry
+from storage.cache import AnalysisCache, FeedbackOutbox, ShownAnalysisRegistry
+from storage.db import unit_of_work
 from storage.repositories import ArtworkRecord, Repo, ShownSet
+
+
+def make_recorder(
+    pool: asyncpg.Pool,
+    outbox: FeedbackOutbox,
+    shown: ShownAnalysisRegistry,
+    suggested: ShownAnalysisRegistry | None = None,
+) -> FeedbackRecorder:
+    """The recorder over `pool` (live or dead) and the Redis parts; suggestions get their own namespace."""
+    redis, prefix = shown._redis, shown._prefix  # noqa: SLF001 - same Redis and prefix as the test's registry
+    suggested = suggested or ShownAnalysisRegistry(redis, 3600, prefix=prefix, namespace="suggested")
+    analyses = AnalysisCache(redis, 3600, prefix=prefix)
+    return FeedbackRecorder(functools.partial(unit_of_work, pool), outbox, shown, suggested, analyses)
 
 
 @pytest.fixture
@@ -53,10 +68,10 @@ async def test_vote_and_like_during_an_outage_are_written_when_postgres_is_back(
     outbox, shown_registry = parts
     user = new_id()
     shown = await shown_analysis(pool, user)
-    online = FeedbackRecorder(pool, outbox, shown_registry)
+    online = make_recorder(pool, outbox, shown_registry)
     await online.remember_shown(shown)
 
-    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+    during_outage = make_recorder(dead_pool, outbox, shown_registry)
     assert await during_outage.vote(user, shown.analysis_id, "right") is Outcome.QUEUED
     assert await during_outage.like(user, shown.analysis_id, 5, 1) is Outcome.QUEUED
     async with pool.acquire() as conn:
@@ -75,8 +90,8 @@ async def test_ownership_is_checked_during_an_outage(
     outbox, shown_registry = parts
     owner, stranger = new_id(), new_id()
     shown = await shown_analysis(pool, owner)
-    await FeedbackRecorder(pool, outbox, shown_registry).remember_shown(shown)
-    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+    await make_recorder(pool, outbox, shown_registry).remember_shown(shown)
+    during_outage = make_recorder(dead_pool, outbox, shown_registry)
 
     assert await during_outage.vote(stranger, shown.analysis_id, "left") is Outcome.REFUSED
     assert await during_outage.like(owner, shown.analysis_id, 99, 1) is Outcome.REFUSED  # not in its sets
@@ -90,7 +105,7 @@ async def test_ownership_falls_back_to_postgres_when_redis_forgot(
     outbox, shown_registry = parts
     owner, stranger = new_id(), new_id()
     shown = await shown_analysis(pool, owner)  # never remembered in Redis (e.g. expired)
-    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    recorder = make_recorder(pool, outbox, shown_registry)
     assert await recorder.vote(stranger, shown.analysis_id, "left") is Outcome.REFUSED
     assert await recorder.vote(owner, shown.analysis_id, "left") is Outcome.SAVED
     assert await recorder.vote(owner, shown.analysis_id, "left") is Outcome.UNCHANGED
@@ -109,9 +124,9 @@ async def test_likes_on_a_suggestion_are_checked_and_survive_an_outage(
     async with pool.acquire() as conn:
         await Repo(conn).users.touch(stranger, "en")
         suggestion_id = await Repo(conn).suggestions.create(owner, "foryou", [2, 4])
-    online = FeedbackRecorder(pool, outbox, shown, suggested)
+    online = make_recorder(pool, outbox, shown, suggested)
     await online.remember_suggestion(suggestion_id, owner, [2, 4])
-    during_outage = FeedbackRecorder(dead_pool, outbox, shown, suggested)
+    during_outage = make_recorder(dead_pool, outbox, shown, suggested)
 
     assert await during_outage.like_suggestion(stranger, suggestion_id, 2, 1) is Outcome.REFUSED
     assert await during_outage.like_suggestion(owner, suggestion_id, 3, 1) is Outcome.REFUSED  # not suggested
@@ -119,7 +134,7 @@ async def test_likes_on_a_suggestion_are_checked_and_survive_an_outage(
     assert await online.flush_outbox() == 1
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT value, suggestion_id FROM likes WHERE user_id = $1", owner)
-    assert (row["value"], row["suggestion_id"]) == (1, suggestion_id)
+    assert row is not None and (row["value"], row["suggestion_id"]) == (1, suggestion_id)
     # Redis forgot it: Postgres still knows whose it is
     await suggested.forget([suggestion_id])
     assert await online.like_suggestion(owner, suggestion_id, 2, -1) is Outcome.SAVED
@@ -131,7 +146,7 @@ async def test_an_interleaved_set_takes_likes_but_no_vote(pool: asyncpg.Pool, pa
     user = new_id()
     shown = await shown_analysis(pool, user)
     interleaved = ShownAnalysis(shown.analysis_id, user, shown.sets, mode="interleaved")
-    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    recorder = make_recorder(pool, outbox, shown_registry)
     await recorder.remember_shown(interleaved)
     assert await recorder.vote(user, shown.analysis_id, "left") is Outcome.REFUSED
     assert await recorder.like(user, shown.analysis_id, 1, 1) is Outcome.SAVED
@@ -144,11 +159,11 @@ async def test_forget_deletes_the_users_rows_queue_and_buttons(
     user, other = new_id(), new_id()
     shown = await shown_analysis(pool, user)
     others = await shown_analysis(pool, other)
-    recorder = FeedbackRecorder(pool, outbox, shown_registry)
+    recorder = make_recorder(pool, outbox, shown_registry)
     for analysis in (shown, others):
         await recorder.remember_shown(analysis)
     assert await recorder.like(user, shown.analysis_id, 1, 1) is Outcome.SAVED
-    during_outage = FeedbackRecorder(dead_pool, outbox, shown_registry)
+    during_outage = make_recorder(dead_pool, outbox, shown_registry)
     assert await during_outage.vote(user, shown.analysis_id, "left") is Outcome.QUEUED
     assert await during_outage.vote(other, others.analysis_id, "right") is Outcome.QUEUED
 
