@@ -4,6 +4,7 @@ the bot never touches a database pool outside its composition root, and the bot 
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 from typing import TypeGuard
 
@@ -40,6 +41,10 @@ def runtime_imports(path: Path, *, type_checking: bool = False) -> set[str]:
     return found
 
 
+def _nested(a: str, b: str) -> bool:
+    return a.startswith(b + ".") or b.startswith(a + ".")
+
+
 def _is_type_checking(node: ast.stmt) -> TypeGuard[ast.If]:
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
@@ -72,7 +77,7 @@ def test_there_are_no_import_cycles_between_project_modules() -> None:
         if name not in state:
             visit(name, [name])
     # a package importing its own submodules (`pkg/__init__` re-exports) is not a cycle of behaviour
-    real = [c for c in cycles if not any(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    real = [c for c in cycles if not any(_nested(a, b) for a, b in itertools.pairwise(c))]
     assert real == []
 
 
