@@ -39,10 +39,10 @@ def big_gallery(workdir: Path, settings: dict[str, object], size: int) -> Path:
     images, metadata, _ = photo_folder(workdir, 24)
     small = workdir / "small-gallery"
     models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
-    manifest = small / "manifest.json"
-    if manifest.is_file() and Gallery.load(small).manifest.models.normalised() != models.identity().normalised():
+    manifest_path = small / "manifest.json"
+    if manifest_path.is_file() and Gallery.load(small).manifest.models.normalised() != models.identity().normalised():
         shutil.rmtree(small)  # built by other models (or an older naming): rebuild
-    if not manifest.is_file():
+    if not manifest_path.is_file():
         files = sorted(images.glob("*.jpg"))[:24]
         subset = workdir / "subset"
         subset.mkdir(exist_ok=True)

@@ -271,16 +271,15 @@ def main() -> None:
         runs[name] = simulate(users, recommenders[name], args.rounds, args.seed, args.ignored_value)
         timings[name] = round(time.perf_counter() - began, 1)
 
-    methods = {}
-    for name, run in runs.items():
-        methods[name] = {
-            "hit_rate_at_5": [round(float(v), 4) for v in (run.hits / run.shown).mean(axis=0)],
-            "share_with_a_hit": [round(float(v), 4) for v in (run.hits > 0).mean(axis=0)],
-            "seconds": timings[name],
-        }
+    hit_rate = {name: [round(float(v), 4) for v in (run.hits / run.shown).mean(axis=0)] for name, run in runs.items()}
+    share = {name: [round(float(v), 4) for v in (run.hits > 0).mean(axis=0)] for name, run in runs.items()}
+    methods = {
+        name: {"hit_rate_at_5": hit_rate[name], "share_with_a_hit": share[name], "seconds": timings[name]}
+        for name in runs
+    }
     check = min(10, args.rounds)
-    ratio = methods["artmatch"]["hit_rate_at_5"][check] / max(methods["popularity"]["hit_rate_at_5"][check], 1e-9)
-    artmatch_curve = methods["artmatch"]["hit_rate_at_5"]
+    ratio = hit_rate["artmatch"][check] / max(hit_rate["popularity"][check], 1e-9)
+    artmatch_curve = hit_rate["artmatch"]
     rounds_range = range(args.rounds + 1)
     result = {
         "users": args.users,
@@ -314,7 +313,7 @@ def main() -> None:
     print(f"{args.users} users; hit-rate@5 (share of users with >=1 hit)")
     print(f"{'round':>5} " + " ".join(f"{name:>20}" for name in METHODS))
     for day in rounds_range:
-        cells = [f"{methods[n]['hit_rate_at_5'][day]:.3f} ({methods[n]['share_with_a_hit'][day]:.2f})" for n in METHODS]
+        cells = [f"{hit_rate[n][day]:.3f} ({share[n][day]:.2f})" for n in METHODS]
         print(f"{day:>5} " + " ".join(f"{cell:>20}" for cell in cells))
     print(f"round {check}: ArtMatch / popularity = {ratio:.2f} (target >= 2.0; met: {result['target_met']})")
     print(f"seconds: {timings}, total {result['seconds']}")

@@ -116,17 +116,17 @@ def slow_bodies(service: Service, count: int) -> dict[str, Any]:
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and len(closed) < count:
             for key, _ in selector.select(timeout=0.2):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
                 try:
-                    chunk = sock.recv(65536)
+                    chunk = ready.recv(65536)
                 except (BlockingIOError, ConnectionResetError):
-                    chunk = b"" if sock not in closed else b"x"
+                    chunk = b"" if ready not in closed else b"x"
                 if chunk:
-                    data[sock] += chunk
+                    data[ready] += chunk
                 else:
-                    closed.add(sock)
-                    selector.unregister(sock)
+                    closed.add(ready)
+                    selector.unregister(ready)
     statuses: dict[str, int] = {}
     for sock, received in data.items():
         status = received.split(b" ", 2)[1].decode() if received.startswith(b"HTTP/") else "none"
@@ -191,7 +191,7 @@ def big_json(service: Service, total_mb: int = 144) -> dict[str, Any]:
         }
         declared = b'{"feedback": [' + event * (18 * MiB // len(event)) + b'{"artwork_id": 1, "value": 1.0}]}'
         before = service.rss()
-        statuses = []
+        statuses: list[int | str] = []
         with PeakRss(service) as sampler:
             start = time.perf_counter()
             for _ in range(8):

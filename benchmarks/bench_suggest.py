@@ -59,13 +59,14 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         gallery, kind = synthetic_gallery(size, rng)
         events, seen = user_feedback(kind, rng)
         liked_kinds = {int(kind[e.artwork_id]) for e in events if e.value > 0}
-        times, on_taste = [], []
+        times: list[float] = []
+        on_taste: list[float] = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
             result = suggest_for(gallery, events, seen, 5, exploration=0.1, seed=repeat)
             times.append((time.perf_counter() - start) * 1000)
             picks = [s.artwork_id for s in result.suggestions if not s.explored]
-            on_taste.append(np.mean([int(kind[i]) in liked_kinds for i in picks]) if picks else 0.0)
+            on_taste.append(float(np.mean([int(kind[i]) in liked_kinds for i in picks])) if picks else 0.0)
         row = {
             "gallery": size,
             "p50_ms": round(statistics.median(times), 1),

@@ -29,7 +29,7 @@ class Suggestion:
 
 def suggest(
     profile: TasteProfile,
-    candidate_ids: Sequence[int],
+    candidate_ids: Sequence[int] | np.ndarray,
     candidate_vectors: np.ndarray,
     k: int,
     *,
@@ -73,7 +73,7 @@ def suggest(
 
 def rerank(
     profile: TasteProfile,
-    candidate_ids: Sequence[int],
+    candidate_ids: Sequence[int] | np.ndarray,
     candidate_vectors: np.ndarray,
     relevance: Sequence[float],
     k: int,
@@ -98,7 +98,7 @@ def rerank(
 
 
 def diverse_sample(
-    candidate_ids: Sequence[int], candidate_vectors: np.ndarray, k: int, rng: np.random.Generator
+    candidate_ids: Sequence[int] | np.ndarray, candidate_vectors: np.ndarray, k: int, rng: np.random.Generator
 ) -> list[int]:
     """k works spread over the gallery (k-means++ seeding from a random start), so a new user sees many kinds.
 
@@ -125,7 +125,7 @@ def diverse_sample(
     return [int(candidate_ids[i]) for i in chosen]
 
 
-def _rows(candidate_ids: Sequence[int], candidate_vectors: np.ndarray) -> np.ndarray:
+def _rows(candidate_ids: Sequence[int] | np.ndarray, candidate_vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(candidate_vectors, dtype=np.float32)
     if len(vectors) != len(candidate_ids):
         raise ValueError(f"{len(vectors)} vectors for {len(candidate_ids)} candidates")

@@ -71,7 +71,7 @@ class LlavaDescriber:
                 kwargs["device_map"] = {"": self.device}
             model = LlavaNextForConditionalGeneration.from_pretrained(self.model_path, **kwargs)
             if self.quantization == "none":
-                model.to(self.device)
+                model.to(self.device)  # type: ignore[arg-type]  # transformers' stubs drop `self` from .to()
             model.eval()
             content = [{"type": "image"}, {"type": "text", "text": self.prompt}]
             conversation = [{"role": "user", "content": content}]

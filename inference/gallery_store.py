@@ -198,7 +198,7 @@ class Gallery:
     def image_path(self, artwork_id: int) -> Path:
         return self.root / IMAGES_DIR / f"{artwork_id}.jpg"
 
-    def vectors(self, artwork_ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, artwork_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """CLIP image rows of these artworks (n, D), read back from the image index: taste profiles and
         re-ranking need them, and the index already holds them (no second copy in memory)."""
         ids = np.asarray(artwork_ids, dtype=np.int64).reshape(-1)

@@ -35,7 +35,9 @@ class ApiError(HTTPException):
         self.code = code
 
 
-def error_response(status_code: int, code: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, code: str, detail: object, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status_code, headers=headers)
 
 

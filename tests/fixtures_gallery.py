@@ -28,7 +28,9 @@ def gallery_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 
 
 @pytest.fixture(scope="session")
-def tiny_gallery(tiny_models: Models, gallery_source: tuple[Path, Path], tmp_path_factory) -> Path:
+def tiny_gallery(
+    tiny_models: Models, gallery_source: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     images, metadata = gallery_source
     out = tmp_path_factory.mktemp("gallery") / "built"
     build_gallery(images, out, tiny_models, metadata_csv=metadata, batch_size=8, progress=False)
@@ -42,7 +44,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def inference_url(tiny_gallery: Path, tiny_model_env: dict[str, str], tmp_path_factory) -> Iterator[str]:
+def inference_url(
+    tiny_gallery: Path, tiny_model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The real inference service in its own process, over the tiny models and the synthetic gallery."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("logs") / "inference.log"

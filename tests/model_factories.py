@@ -108,6 +108,7 @@ def make_tiny_llava(root: Path) -> Path:
     tokenizer.backend_tokenizer.no_padding()
     tokenizer.init_kwargs.pop("max_length", None)
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    assert isinstance(image_token_id, int)  # one token in, one id out
     vision = CLIPVisionConfig(
         hidden_size=LLAVA_WIDTH,
         intermediate_size=2 * LLAVA_WIDTH,

@@ -55,5 +55,5 @@ async def redis_persistence(redis: Redis) -> RedisPersistence:
     )
 
 
-def _text(value: bytes | str) -> str:
+def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value

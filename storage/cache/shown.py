@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
 from storage.cache.availability import degrade_when_redis_down
 from storage.cache.keys import DEFAULT_PREFIX, dumps, key, loads
+
+K = TypeVar("K", bound=str)  # a side name: any str, or a Literal of them
 
 
 class ShownAnalysisRegistry:
@@ -32,7 +34,7 @@ class ShownAnalysisRegistry:
         self,
         analysis_id: int,
         user_id: int,
-        sets: Mapping[str, Sequence[int]],
+        sets: Mapping[K, Sequence[int]],
         mode: str = "sides",
         display_ids: Sequence[int] | None = None,
     ) -> None:

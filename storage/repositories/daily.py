@@ -50,6 +50,7 @@ class DailyRepository:
             utc_offset_minutes,
             next_run(hour, utc_offset_minutes, now),
         )
+        assert row is not None  # an upsert with RETURNING always returns the row
         return DailySubscription(**dict(row))
 
     async def unsubscribe(self, user_id: int) -> bool:

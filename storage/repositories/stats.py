@@ -17,4 +17,5 @@ async def fetch_stats(conn: Connection) -> dict[str, int]:
                (SELECT count(*) FROM daily_subscriptions) AS daily_subscribers
         """
     )
+    assert row is not None  # a SELECT of scalar subqueries always returns one row
     return {key: int(value) for key, value in row.items()}

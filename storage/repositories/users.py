@@ -61,6 +61,7 @@ class UsersRepository:
             telegram_id,
             language_code,
         )
+        assert record is not None  # an upsert with RETURNING always returns the row
         return _row(record)
 
     async def set_language(self, telegram_id: int, language: str | None) -> UserRow:
@@ -74,6 +75,7 @@ class UsersRepository:
             telegram_id,
             language,
         )
+        assert record is not None  # an upsert with RETURNING always returns the row
         return _row(record)
 
     async def get(self, telegram_id: int) -> UserRow | None:
@@ -105,6 +107,7 @@ class UsersRepository:
             """,
             telegram_id,
         )
+        assert row is not None  # a SELECT of scalar subqueries always returns one row
         if not await self.delete(telegram_id):
             return None
         analysis_ids = tuple(row["analysis_ids"] or ())

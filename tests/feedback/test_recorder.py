@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from feedback.recorder import FeedbackRecorder, Outcome, ShownAnalysis
+from inference.contract import Side
 from storage.cache import AnalysisCache, FeedbackOutbox, ShownAnalysisRegistry
 from storage.db import unit_of_work
 from storage.repositories import ArtworkRecord, Repo, ShownSet
@@ -38,7 +39,7 @@ async def dead_pool() -> AsyncIterator[asyncpg.Pool]:
 
 
 async def shown_analysis(pool: asyncpg.Pool, user: int) -> ShownAnalysis:
-    sets = {"left": [1, 2, 3], "right": [4, 5, 6]}
+    sets: dict[Side, list[int]] = {"left": [1, 2, 3], "right": [4, 5, 6]}
     async with pool.acquire() as conn, conn.transaction():
         repo = Repo(conn)
         await repo.users.touch(user, "en")
@@ -95,7 +96,8 @@ async def test_ownership_is_checked_during_an_outage(
 
     assert await during_outage.vote(stranger, shown.analysis_id, "left") is Outcome.REFUSED
     assert await during_outage.like(owner, shown.analysis_id, 99, 1) is Outcome.REFUSED  # not in its sets
-    assert await during_outage.vote(owner, shown.analysis_id, "sideways") is Outcome.REFUSED
+    forged = "sideways"  # not a VoteChoice: a forged button's payload
+    assert await during_outage.vote(owner, shown.analysis_id, forged) is Outcome.REFUSED  # type: ignore[arg-type]
     assert await outbox.size() == 0
 
 

@@ -13,12 +13,18 @@ from feedback.arena.scheduler import pair_priorities
 NAMES = ["by_look", "by_meaning", "by_text_clip", "for_you", "fused"]
 
 
-def pair_counts(scheduler: object, available: list[str], board: Leaderboard | None, picks: int, seed: int = 0):
+def pair_counts(
+    scheduler: PairScheduler | UniformScheduler,
+    available: list[str],
+    board: Leaderboard | None,
+    picks: int,
+    seed: int = 0,
+) -> tuple[Counter[str], Counter[str]]:
     rng = random.Random(seed)
-    chosen = Counter()
-    left_count = Counter()
+    chosen: Counter[str] = Counter()
+    left_count: Counter[str] = Counter()
     for _ in range(picks):
-        left, right = scheduler.pick(available, board, rng)  # type: ignore[attr-defined]
+        left, right = scheduler.pick(available, board, rng)
         assert left != right and left in available and right in available
         chosen["|".join(sorted((left, right)))] += 1
         left_count[left] += 1
@@ -39,11 +45,11 @@ def balanced_rows(a: str, b: str, wins_a: int, wins_b: int, ties: int) -> list[t
 
 
 @pytest.mark.parametrize("scheduler", [PairScheduler(), PairScheduler(explore=0.0), UniformScheduler()])
-def test_never_the_same_name_twice_and_sides_are_random(scheduler: object) -> None:
+def test_never_the_same_name_twice_and_sides_are_random(scheduler: PairScheduler | UniformScheduler) -> None:
     board = board_from(balanced_rows("by_look", "fused", 30, 20, 10) + balanced_rows("for_you", "fused", 5, 30, 5))
     available = NAMES + ["by_look"]  # a duplicate in the input must not produce a self-pair
     chosen, left_count = pair_counts(scheduler, available, board, 4000)
-    shown = Counter()
+    shown: Counter[str] = Counter()
     for key, count in chosen.items():
         for name in key.split("|"):
             shown[name] += count
@@ -52,10 +58,10 @@ def test_never_the_same_name_twice_and_sides_are_random(scheduler: object) -> No
 
 
 @pytest.mark.parametrize("scheduler", [PairScheduler(), UniformScheduler()])
-def test_fewer_than_two_recommenders_is_an_error(scheduler: object) -> None:
+def test_fewer_than_two_recommenders_is_an_error(scheduler: PairScheduler | UniformScheduler) -> None:
     for available in ([], ["fused"], ["fused", "fused"]):
         with pytest.raises(ValueError):
-            scheduler.pick(available, None, random.Random(0))  # type: ignore[attr-defined]
+            scheduler.pick(available, None, random.Random(0))
 
 
 def test_deterministic_given_the_rng() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from feedback.taste import FeedbackEvent
@@ -29,8 +31,8 @@ class Gallery:
         self.rows.extend(vectors)
         return list(range(start, start + len(vectors)))
 
-    def __call__(self, ids: object) -> np.ndarray:
-        return np.stack([self.rows[i] for i in ids]).astype(np.float32)  # type: ignore[union-attr]
+    def __call__(self, ids: Sequence[int]) -> np.ndarray:
+        return np.stack([self.rows[i] for i in ids]).astype(np.float32)
 
 
 def likes(ids: list[int], age_days: float = 0.0) -> list[FeedbackEvent]:

@@ -183,7 +183,7 @@ async def test_for_you_without_feedback_needs_a_profile(api: httpx.AsyncClient) 
         {"recommenders": "for_you", "feedback": likes(3, 4, value=-1.0)},  # dislikes alone say nothing liked
         {"recommenders": "for_you", "feedback": likes(9999)},  # not a work of this gallery
     ):
-        response = await analyze(api, photo, **form)
+        response = await analyze(api, photo, k=3, **form)
         assert response.status_code == 422, form
         assert response.json()["error"] == "needs_profile"
 

@@ -56,7 +56,9 @@ async def test_batch_errors_reach_every_caller_of_that_batch() -> None:
 
 
 async def test_wrong_result_count_is_an_error() -> None:
-    batcher = MicroBatcher("t", lambda items: items[:1], max_batch=8, max_wait_ms=20, max_queue=100)
+    batcher: MicroBatcher[int, int] = MicroBatcher(
+        "t", lambda items: items[:1], max_batch=8, max_wait_ms=20, max_queue=100
+    )
     batcher.start()
     try:
         with pytest.raises(RuntimeError, match="returned"):

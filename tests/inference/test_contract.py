@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from inference import contract
 from inference.gallery_store import Gallery
@@ -92,5 +92,5 @@ def test_the_largest_valid_taste_body_fits_the_default_json_cap(tmp_path: Path) 
         }
     )
     size = len(body.model_dump_json(indent=1).encode())
-    cap = InferenceSettings(token="t", gallery_dir=tmp_path).max_json_bytes
+    cap = InferenceSettings(token=SecretStr("t"), gallery_dir=tmp_path).max_json_bytes
     assert size < cap / 2, size

@@ -73,6 +73,8 @@ def test_the_factory_needs_a_llava_path(tiny_model_settings: dict[str, Any]) -> 
 def test_the_factory_builds_unloaded_models_on_the_chosen_device(tiny_model_settings: dict[str, Any]) -> None:
     models = build_models(ModelSettings(**{**tiny_model_settings, "device": "auto"}))
 
-    assert models.describer.device == "cpu"  # no CUDA on the test machines
-    assert models.describer._model is None
+    describer = models.describer
+    assert isinstance(describer, LlavaDescriber)
+    assert describer.device == "cpu"  # no CUDA on the test machines
+    assert describer._model is None
     assert models.versions()["describer"].endswith(":none")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,7 +76,7 @@ def test_clip_refuses_weights_that_are_not_a_local_file() -> None:
         ClipEmbedder("ViT-B-32", "laion2b_s34b_b79k", "cpu")
 
 
-def test_clip_names_an_unknown_architecture(tmp_path) -> None:
+def test_clip_names_an_unknown_architecture(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown open_clip architecture 'no-such-vit'"):
         _ = ClipEmbedder("no-such-vit", None, "cpu").dim
 
@@ -97,6 +99,6 @@ def test_minilm_vectors_are_normalised_384_floats(tiny_models: Models, minilm_pa
     assert tiny_models.text.embed_texts([]).shape == (0, 384)
 
 
-def test_sentence_embedder_loads_only_local_models(tmp_path) -> None:
+def test_sentence_embedder_loads_only_local_models(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         SentenceEmbedder(str(tmp_path / "no-such-model"), "cpu").load()

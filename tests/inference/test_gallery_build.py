@@ -7,6 +7,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from inference import gallery
 from inference.gallery_build import PARTS_DIR, BuildReport, build_gallery
 from inference.gallery_store import Gallery, GalleryMismatchError
 from inference.images import decode_image
-from inference.models import Models
+from inference.models import Describer, Models
 from tests.factories import image_bytes, synthetic_artwork
 
 GOOD = 9  # 8 JPEGs, 1 PNG (one of them large) in the messy folder
@@ -52,7 +53,9 @@ def messy_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def built(messy_folder: tuple[Path, Path], tiny_models: Models, tmp_path_factory) -> tuple[Path, BuildReport]:
+def built(
+    messy_folder: tuple[Path, Path], tiny_models: Models, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, BuildReport]:
     images, metadata = messy_folder
     out = tmp_path_factory.mktemp("built") / "gallery"
     report = build_gallery(images, out, tiny_models, metadata_csv=metadata, batch_size=4, progress=False)
@@ -127,7 +130,7 @@ def test_a_gallery_from_other_models_is_refused_with_the_difference(
 class CountingDescriber:
     """Counts the images a build really describes; an optional other name stands for another model."""
 
-    def __init__(self, inner, name: str | None = None) -> None:
+    def __init__(self, inner: Describer, name: str | None = None) -> None:
         self.inner, self.name, self.described = inner, name or inner.name, 0
 
     def load(self) -> None:
@@ -203,7 +206,10 @@ def test_the_output_folder_must_not_contain_the_sources(tiny_models: Models, tmp
 
 
 def test_the_command_line_builds_with_models_from_flags(
-    messy_folder: tuple[Path, Path], tiny_model_settings: dict, tmp_path: Path, capsys
+    messy_folder: tuple[Path, Path],
+    tiny_model_settings: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     images, metadata = messy_folder
     flags = [

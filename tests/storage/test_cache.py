@@ -35,7 +35,8 @@ async def test_analysis_cache_round_trip_with_ttl(any_redis: Redis, key_prefix: 
     assert await cache.get(sha) == ANALYSIS
     key = f"{key_prefix}:analysis:{sha}"
     assert 590 <= await any_redis.ttl(key) <= 600
-    assert json.loads(await any_redis.get(key)) == ANALYSIS  # stored as plain JSON, never pickle
+    stored = await any_redis.get(key)
+    assert stored is not None and json.loads(stored) == ANALYSIS  # stored as plain JSON, never pickle
 
 
 async def test_analysis_cache_drops_unreadable_entries(redis: Redis, key_prefix: str) -> None:

@@ -96,7 +96,7 @@ async def test_arena_rows_count_votes_per_recommender_pair(pool: asyncpg.Pool, n
         user_id = new_id()
         analysis_id, _ = await _analysis(pool, new_id, user_id)
         async with pool.acquire() as conn:
-            await Repo(conn).votes.upsert(user_id, analysis_id, choice)  # type: ignore[arg-type]
+            await Repo(conn).votes.upsert(user_id, analysis_id, choice)
     async with pool.acquire() as conn:
         after = {(a, b, c): n for a, b, c, n in await Repo(conn).arena.vote_rows()}
     gained = {key: n - before.get(key, 0) for key, n in after.items() if n != before.get(key, 0)}

@@ -91,7 +91,8 @@ async def test_full_flow_analysis_and_votes(pool: asyncpg.Pool, new_id: Callable
             ("by_look", "left", works[:3]),
             ("by_meaning", "right", works[3:]),
         ]
-        assert view.side("right") is not None and list(view.side("right").artwork_ids) == works[3:]
+        right = view.side("right")
+        assert right is not None and list(right.artwork_ids) == works[3:]
         assert view.artwork_ids == frozenset(works)
 
         assert await repo.votes.upsert(user_id, analysis_id, "left") is True
