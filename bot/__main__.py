@@ -28,7 +28,7 @@ async def main(settings: BotSettings) -> None:
 
 
 def run() -> None:
-    settings = BotSettings()  # type: ignore[call-arg]
+    settings = BotSettings()  # token and inference_token come from the environment (or .env)
     token = settings.token.get_secret_value()
     configure_logging([token, token.split(":", 1)[-1], settings.inference_token.get_secret_value()])
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update is noise at scale

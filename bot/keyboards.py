@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
@@ -63,7 +64,12 @@ def feedback_keyboard(
     return builder.as_markup()
 
 
-def _like_button(label: str, analysis_id: int, artwork_id: int, likes: Mapping[int, int]) -> dict[str, object]:
+class _Button(TypedDict):
+    text: str
+    callback_data: LikeCallback
+
+
+def _like_button(label: str, analysis_id: int, artwork_id: int, likes: Mapping[int, int]) -> _Button:
     current = likes.get(artwork_id, 0)
     return {
         "text": f"{label} {LIKE_MARKS[current]}",

@@ -148,7 +148,8 @@ class SendLayer(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, SendChatAction):
             return await self._chat_action(make_request, bot, method)
-        if isinstance(method, GetUpdates):  # polling has its own back-off; a long poll must not be paced
+        long_poll = isinstance(method, GetUpdates)  # a plain bool: narrowing `method` would lose its result type
+        if long_poll:  # polling has its own back-off; a long poll must not be paced
             return await make_request(bot, method)
         paced = is_message(method)
         chat = _chat_key(method) if paced else None

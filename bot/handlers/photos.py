@@ -74,14 +74,14 @@ async def _download(message: Message, chat: Chat, cap: int) -> bytes | None:
     if file_size == 0:
         await chat.say(t(chat.lang, "empty_file"))
         return None
+    buffer = io.BytesIO()
     try:
-        buffer = await chat.bot.download(file_id, destination=io.BytesIO())
+        await chat.bot.download(file_id, destination=buffer)
     except TelegramBadRequest as exc:
         # Telegram refuses getFile for files over 20 MB ("file is too big").
         logger.info("download refused: %s", exc.message)
         await chat.say(t(chat.lang, "too_big" if "too big" in exc.message.lower() else "not_an_image"))
         return None
-    assert buffer is not None
     data = buffer.getvalue()
     if len(data) > cap:
         await chat.say(t(chat.lang, "too_big"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 
@@ -24,7 +24,7 @@ async def choose_language(message: Message, lang: str) -> None:
     await message.answer(t(lang, "choose_language"), reply_markup=language_keyboard())
 
 
-async def set_language(query: CallbackQuery, callback_data: LanguageCallback, uow: UnitOfWork) -> None:
+async def set_language(query: CallbackQuery, callback_data: LanguageCallback, bot: Bot, uow: UnitOfWork) -> None:
     try:
         async with uow() as repo:
             await repo.users.set_language(query.from_user.id, callback_data.code)
@@ -33,7 +33,7 @@ async def set_language(query: CallbackQuery, callback_data: LanguageCallback, uo
         return
     await query.answer()
     if query.message is not None:
-        await query.bot.send_message(query.message.chat.id, t(callback_data.code, "language_set"))
+        await bot.send_message(query.message.chat.id, t(callback_data.code, "language_set"))
 
 
 def create_router() -> Router:

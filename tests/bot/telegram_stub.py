@@ -306,7 +306,7 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, 
     elif request.content_type == "application/json":
         params = await request.json()
     else:
-        params = dict(await request.post())  # type: ignore[arg-type]
+        params = dict(await request.post())
     for key in ("reply_markup", "media"):
         if isinstance(params.get(key), str):
             try:

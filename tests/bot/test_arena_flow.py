@@ -112,6 +112,7 @@ async def test_interleaved_mode_shows_one_merged_set_credited_by_likes(
     async with pool.acquire() as conn:
         analysis = await conn.fetchrow("SELECT mode, display_ids FROM analyses WHERE id = $1", analysis_id)
     sets = await shown_sets(pool, analysis_id)
+    assert analysis is not None
     assert analysis["mode"] == "interleaved" and set(sets) == {"by_look", "by_meaning"}
     teams = [list(r["artwork_ids"]) for r in sets.values()]
     display = list(analysis["display_ids"])

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.callbacks import LikeCallback, VoteCallback
+from inference.contract import VoteChoice
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
 from tests.factories import image_bytes, synthetic_artwork
@@ -52,8 +53,8 @@ def albums(telegram: TelegramStub, user_id: int) -> list[Call]:
     return telegram.sent("sendMediaGroup", chat_id=user_id)
 
 
-def vote_data(analysis_id: int, choice: str) -> str:
-    return VoteCallback(analysis_id=analysis_id, choice=choice).pack()  # type: ignore[arg-type]
+def vote_data(analysis_id: int, choice: VoteChoice) -> str:
+    return VoteCallback(analysis_id=analysis_id, choice=choice).pack()
 
 
 async def wait_answer(telegram: TelegramStub, after: int) -> Call:
@@ -91,6 +92,7 @@ async def test_photo_gets_visual_set_description_meaning_set_and_panel(
             for r in await conn.fetch("SELECT * FROM shown_sets WHERE analysis_id = $1", analysis_id)
         }
         analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id)
+    assert analysis is not None
     assert analysis["user_id"] == user and analysis["description"] == description.params["text"][2:].strip()
     assert set(sets) == {"by_look", "by_meaning"}
     assert {sets["by_look"]["side"], sets["by_meaning"]["side"]} == {"left", "right"}
@@ -201,9 +203,8 @@ async def test_artwork_images_are_uploaded_once_then_sent_by_file_id(
     send_photo(telegram, user, photo)
     await telegram.wait_for(is_panel(user), timeout=120)
     async with pool.acquire() as conn:
-        cached = dict(
-            await conn.fetch("SELECT id, telegram_file_id FROM artworks WHERE telegram_file_id IS NOT NULL")
-        )
+        rows = await conn.fetch("SELECT id, telegram_file_id FROM artworks WHERE telegram_file_id IS NOT NULL")
+    cached = {row["id"]: row["telegram_file_id"] for row in rows}
     assert cached, "uploaded artworks should have their Telegram file_id stored"
 
     mark = len(telegram.calls)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_bot_process_migrates_answers_and_never_logs_its_token(
-    telegram: TelegramStub, fresh_schema_dsn, redis_url: str, tmp_path: Path
+    telegram: TelegramStub, fresh_schema_dsn: Callable[[], Awaitable[str]], redis_url: str, tmp_path: Path
 ) -> None:
     dsn = await fresh_schema_dsn()
     env = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from aiogram import Bot
@@ -23,7 +23,14 @@ from tests.bot.telegram_stub import Call, TelegramStub
 MakeBot = Callable[..., Bot]
 
 # Fast limits for the HTTP tests: a step is 100 ms, so pacing shows without slowing the suite.
-FAST = {"chat_rate": 10.0, "chat_burst": 2, "global_rate": 1000.0, "global_burst": 1000}
+class Limits(TypedDict):
+    chat_rate: float
+    chat_burst: int
+    global_rate: float
+    global_burst: int
+
+
+FAST: Limits = {"chat_rate": 10.0, "chat_burst": 2, "global_rate": 1000.0, "global_burst": 1000}
 SLACK = 0.02  # arrival-time jitter allowed over HTTP on localhost
 
 
@@ -326,7 +333,7 @@ async def test_the_layer_retries_a_flood_wait_on_the_fake_clock() -> None:
             raise answer
         return answer
 
-    assert await layer(make_request, None, method) == "sent"  # type: ignore[arg-type]
+    assert await layer(make_request, None, method) == "sent"  # type: ignore[arg-type,comparison-overlap]
     assert tried_at == [100.0, 104.0, 108.0]
 
     answers[:] = [TelegramRetryAfter(method, "flood", 11)]

@@ -9,6 +9,7 @@ import pytest
 from bot.callbacks import LikeCallback, VoteCallback
 from bot.keyboards import feedback_keyboard
 from bot.texts import CATALOGUE, SUPPORTED, language_for, t
+from inference.contract import Side
 
 
 def test_every_text_exists_in_both_languages_with_the_same_placeholders() -> None:
@@ -39,7 +40,7 @@ def test_language_choice(explicit: str | None, telegram_code: str | None, expect
 
 
 def test_panel_has_four_votes_and_a_like_button_per_work_within_telegram_limits() -> None:
-    sets = {"left": [101, 102, 103, 104, 105], "right": [2_000_000_001, 7, 8, 9, 10]}
+    sets: dict[Side, list[int]] = {"left": [101, 102, 103, 104, 105], "right": [2_000_000_001, 7, 8, 9, 10]}
     markup = feedback_keyboard("en", 9_223_372_036_854_775_807, sets, likes={102: 1, 7: -1}, vote="both")
     buttons = [b for row in markup.inline_keyboard for b in row]
     assert len(buttons) == 4 + 10
@@ -50,7 +51,7 @@ def test_panel_has_four_votes_and_a_like_button_per_work_within_telegram_limits(
     assert "✅ Both good" in texts
     assert "A2 ❤️" in texts and "B2 👎" in texts and "A1 🤍" in texts
     # pressing a liked work offers dislike next; a disliked one offers undo
-    by_text = {b.text: b.callback_data for b in buttons}
+    by_text = {b.text: str(b.callback_data) for b in buttons}
     assert LikeCallback.unpack(by_text["A2 ❤️"]).value == -1
     assert LikeCallback.unpack(by_text["B2 👎"]).value == 0
     assert LikeCallback.unpack(by_text["A1 🤍"]).value == 1
