@@ -1017,30 +1017,43 @@ async def redis_kill(servers: Servers, users: int) -> Counts:
         return await count(rig, "redis_kill", users, started, timeline)
 
 
-async def kill_redis_while_draining(redis: PrivateRedis, notes: list[str], timeout: float = 5.0) -> None:
-    """SIGKILL Redis at the worst moment for the outbox: while its drainer holds the drain lock (waiting up to
-    `timeout` for that; killing anyway after). `notes` says which it was."""
-    client = Redis.from_url(redis.url, socket_timeout=2)
-    held = False
-    try:
-        locks = [k async for k in client.scan_iter(match="*outbox*", count=200) if b"lock" in k]
-        lock = locks[0] if locks else b"artmatch:outbox:feedback:lock"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await client.exists(lock):
-                held = True
-                break
-            await asyncio.sleep(0.001)
-    finally:
-        redis.kill()  # at once, not in a thread: the lock is held for milliseconds
-        await client.aclose()
-    notes.append("redis killed while the outbox drain lock was held" if held else "redis killed (lock not seen)")
+async def crash_redis_while_draining(
+    redis: PrivateRedis, notes: list[str], *, down_s: float = 3.0, tries: int = 5
+) -> None:
+    """SIGKILL Redis at the worst moment for the outbox, while its drainer holds the drain lock, and restart it
+    `down_s` later. Until a restart finds that very lock recovered from the AOF, crash again (at most `tries`
+    times). `notes` says what happened."""
+    for attempt in range(1, tries + 1):
+        client = Redis.from_url(redis.url, socket_timeout=2)
+        try:
+            queues = [k async for k in client.scan_iter(match="*outbox*", count=1000) if b"dead" not in k]
+            lock = min(queues, key=len) + b":lock" if queues else b"artmatch:outbox:feedback:lock"
+            deadline = time.monotonic() + 5
+            token = None
+            while time.monotonic() < deadline and token is None:
+                token = await client.get(lock)
+                if token is None:
+                    await asyncio.sleep(0.001)
+        finally:
+            redis.kill()  # at once, not in a thread
+            await client.aclose()
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(redis.restart)
+        client = Redis.from_url(redis.url, socket_timeout=2)
+        try:
+            survived = token is not None and await client.get(lock) == token  # the same drain's lock, not a new one
+        finally:
+            await client.aclose()
+        if survived:
+            notes.append(f"redis crashed {attempt}x; the outbox drain lock survived the last crash")
+            return
+    notes.append(f"redis crashed {tries}x; the drain lock never survived a crash")
 
 
 async def postgres_down_redis_kill(servers: Servers, users: int) -> Counts:
-    """Postgres down, presses answered and queued in the outbox, then Redis SIGKILLed (while the outbox drainer
-    holds its lock, when that can be caught) and restarted (durable config), then Postgres back: every accepted
-    press is in Postgres within the settle time."""
+    """Postgres down, presses answered and queued in the outbox, then Redis SIGKILLed while the outbox drainer
+    holds its lock and restarted (durable config), then Postgres back: every accepted press is in Postgres
+    within the settle time."""
     started = time.monotonic()
     async with canned_inference() as url, servers.rig(url, "postgres_down_redis_kill") as rig:
 
@@ -1049,9 +1062,7 @@ async def postgres_down_redis_kill(servers: Servers, users: int) -> Counts:
             await asyncio.to_thread(servers.postgres.stop, "fast")
             timeline.start(rig)
             await rig.until(lambda: timeline.during >= users, 90)
-            await kill_redis_while_draining(servers.redis, notes)
-            await asyncio.sleep(1)
-            await asyncio.to_thread(servers.redis.restart)
+            await crash_redis_while_draining(servers.redis, notes)
             await asyncio.sleep(1)
             await asyncio.to_thread(servers.postgres.start)
             timeline.finish(rig)
