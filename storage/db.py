@@ -41,6 +41,9 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    # A pooled connection whose server went away mid-protocol can be left in a state asyncpg refuses to leave
+    # ("cannot switch to state 15; another operation is in progress"): seen while Postgres shuts down under load.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
