@@ -5,6 +5,7 @@ stub that answers instantly with canned sets, so what is measured is the bot: ai
 Redis, album sending. Real Postgres (a throwaway schema) and Redis (database 8) are used.
 
     python benchmarks/bench_bot.py --photos 200 --presses 400
+    ARTMATCH_BOT_ROOT=/tmp/previous-release python benchmarks/bench_bot.py --out /tmp/bot-before.json
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import asyncpg
 import psutil
-from aiohttp import web
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,74 +32,10 @@ sys.path.insert(0, str(ROOT))
 from bot.callbacks import VoteCallback  # noqa: E402
 from inference.contract import VOTE_CHOICES  # noqa: E402
 from tests.bot.telegram_stub import TelegramStub  # noqa: E402
+from tests.inference_stub import canned_inference  # noqa: E402
 
 TOKEN = "4242:bench-token"
 PG_BASE = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def canned_hits(offset: int) -> list[dict[str, object]]:
-    return [
-        {
-            "artwork_id": offset + i,
-            "score": 0.9 - i / 100,
-            "title": f"Work {offset + i}",
-            "artist": "Painter",
-            "year": "1900",
-            "style": "Impressionism",
-            "genre": "",
-            "description": "",
-            "file": f"{i}.jpg",
-        }
-        for i in range(5)
-    ]
-
-
-async def inference_stub() -> tuple[web.AppRunner, str]:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), "teal").save(buffer, "JPEG")
-    jpeg = buffer.getvalue()
-
-    async def look(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response(
-            {"image_sha256": uuid.uuid4().hex, "recommendations": {"by_look": canned_hits(0)}}
-        )
-
-    async def analyze(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response(
-            {
-                "image_sha256": "x",
-                "description": "An impressionist landscape in soft blues.",
-                "recommendations": {"by_look": canned_hits(0), "by_meaning": canned_hits(5)},
-                "models": {"clip": "stub", "text": "stub", "describer": "stub"},
-            }
-        )
-
-    async def recommenders(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "recommenders": [
-                    {"name": "by_look", "needs": ["image"], "personal": False, "fast": True},
-                    {"name": "by_meaning", "needs": ["description"], "personal": False, "fast": False},
-                ]
-            }
-        )
-
-    async def image(request: web.Request) -> web.Response:
-        return web.Response(body=jpeg, content_type="image/jpeg")
-
-    app = web.Application()
-    app.router.add_post("/v1/look", look)
-    app.router.add_post("/v1/analyze", analyze)
-    app.router.add_get("/v1/artworks/{id}/image", image)
-    app.router.add_get("/v1/recommenders", recommenders)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def panels(stub: TelegramStub) -> list:
@@ -126,7 +62,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     await conn.close()
     stub = TelegramStub(TOKEN)
     await stub.start()
-    runner, inference_url = await inference_stub()
+    inference = canned_inference()
+    inference_url = await inference.__aenter__()
     env = {
         **os.environ,
         "BOT_TOKEN": TOKEN,
@@ -144,8 +81,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     subprocess.run(["redis-cli", "-n", "8", "flushdb"], check=True, capture_output=True)
     log_path = Path(f"/tmp/bench-bot-{schema}.log")
     log = log_path.open("w")
+    # ARTMATCH_BOT_ROOT runs another release's bot (a checkout of it), so two releases meet the same benchmark
+    bot_root = os.environ.get("ARTMATCH_BOT_ROOT", str(ROOT))
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "bot"], cwd=bot_root, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     process = psutil.Process(bot.pid)
     try:
@@ -192,7 +131,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         except subprocess.TimeoutExpired:
             bot.kill()
         log.close()
-        await runner.cleanup()
+        await inference.__aexit__(None, None, None)
         await stub.stop()
         conn = await asyncpg.connect(PG_BASE)
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -207,6 +146,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "rss_after_photos_mib": round(rss_after_photos / 2**20, 1),
         "rss_end_mib": round(rss_end / 2**20, 1),
         "token_in_logs": token_leaked,
+        "bot_root": bot_root,
     }
 
 

@@ -7,6 +7,7 @@ the inference-restart scenario also builds the tiny models and gallery the tests
 
     python benchmarks/bench_faults.py --users 100
     python benchmarks/bench_faults.py --users 150 --scenarios burst,postgres_restart
+    python benchmarks/bench_faults.py --bot-root /tmp/previous-release --out /tmp/faults-before.json
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         results[name] = await run_scenario(name, args.users, workdir, service)
         summary = {k: results[name][k] for k in ("wall_seconds", "presses", "lost_after_saved", "problems")}
         print(f"{name}: {json.dumps(summary, ensure_ascii=False)}", file=sys.stderr, flush=True)
-    return {"users": args.users, "logs": str(workdir), "scenarios": results}
+    bot_root = os.environ.get("ARTMATCH_BOT_ROOT", str(ROOT))
+    return {"users": args.users, "bot_root": bot_root, "logs": str(workdir), "scenarios": results}
 
 
 if __name__ == "__main__":
@@ -102,7 +104,14 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list; default all")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "faults.json")
+    parser.add_argument(
+        "--bot-root",
+        type=Path,
+        help="run the bot of another checkout (e.g. the previous release) under the same faults",
+    )
     arguments = parser.parse_args()
+    if arguments.bot_root is not None:
+        os.environ["ARTMATCH_BOT_ROOT"] = str(arguments.bot_root.resolve())
     report = asyncio.run(main(arguments))
     arguments.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({n: r["problems"] for n, r in report["scenarios"].items()}, indent=2, ensure_ascii=False))

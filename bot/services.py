@@ -73,7 +73,7 @@ COMMANDS = {
 @dataclass(frozen=True)
 class Services:
     """Everything a handler or background job may use. Handlers get the database only per update (`uow`, from
-    DatabaseMiddleware); the pool itself is here only to be closed."""
+    DatabaseMiddleware); the pool itself is here only for the start-up migration and to be closed."""
 
     settings: BotSettings
     bot: Bot

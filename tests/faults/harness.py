@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from redis.asyncio import Redis
 
 from bot.texts import CATALOGUE
 from tests.bot.telegram_stub import Call, TelegramStub
+from tests.inference_stub import canned_inference
 from tests.private_services import PrivatePostgres, PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +222,8 @@ class BotProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot"],
-                cwd=ROOT,
+                # ARTMATCH_BOT_ROOT runs another release's bot (a checkout of it) under the same faults
+                cwd=os.environ.get("ARTMATCH_BOT_ROOT", ROOT),
                 env={**os.environ, **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -319,78 +320,6 @@ def _jpeg(seed: str, size: tuple[int, int] = (64, 48)) -> bytes:
     buffer = io.BytesIO()
     Image.frombytes("RGB", size, noise).save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
-
-
-def _canned_hits(offset: int, k: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "artwork_id": offset + i,
-            "score": 0.9 - i / 100,
-            "title": f"Work {offset + i}",
-            "artist": "Painter",
-            "year": "1900",
-            "style": "Impressionism",
-            "file": f"{offset + i}.jpg",
-        }
-        for i in range(k)
-    ]
-
-
-@contextlib.asynccontextmanager
-async def canned_inference() -> AsyncIterator[str]:
-    """An inference service that answers at once with fixed sets (by_look: works 0-4, by_meaning: 5-9)."""
-    image = _jpeg("artwork")
-    sets = {"by_look": 0, "by_meaning": 5}
-
-    async def look(request: web.Request) -> web.Response:
-        await request.read()
-        k = int(request.query.get("k", "5"))
-        return web.json_response({"image_sha256": uuid.uuid4().hex, "recommendations": {"by_look": _canned_hits(0, k)}})
-
-    async def analyze(request: web.Request) -> web.Response:
-        form = await request.post()
-        k = int(request.query.get("k", "5"))
-        names = [n for n in str(form.get("recommenders") or "by_look,by_meaning").split(",") if n in sets]
-        return web.json_response(
-            {
-                "image_sha256": uuid.uuid4().hex,
-                "description": "An impressionist landscape in soft blues.",
-                "recommendations": {name: _canned_hits(sets[name], k) for name in names},
-                "models": {"clip": "canned", "text": "canned", "describer": "canned"},
-            }
-        )
-
-    async def recommenders(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "recommenders": [
-                    {"name": "by_look", "needs": ["image"], "personal": False, "fast": True},
-                    {"name": "by_meaning", "needs": ["description"], "personal": False, "fast": False},
-                ]
-            }
-        )
-
-    async def artwork_image(request: web.Request) -> web.Response:
-        return web.Response(body=image, content_type="image/jpeg")
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "gallery_size": 10})
-
-    app = web.Application(client_max_size=32 * 1024 * 1024)
-    app.router.add_post("/v1/look", look)
-    app.router.add_post("/v1/analyze", analyze)
-    app.router.add_get("/v1/recommenders", recommenders)
-    app.router.add_get("/v1/artworks/{id}/image", artwork_image)
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 # ---- users -----------------------------------------------------------------------------------------------------
