@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+from redis.asyncio import Redis
 
 from tests.bot.conftest import BOT_TOKEN
 from tests.bot.telegram_stub import TelegramStub
@@ -59,3 +60,11 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
     assert "migrations applied" in logs or "0001" in logs
     assert BOT_TOKEN.split(":")[1] not in logs
     assert SERVICE_TOKEN not in logs
+    # a Redis that keeps nothing on disk (as the test machines run it) is named at start: queued votes die with it
+    redis = Redis.from_url(redis_url)
+    try:
+        config = {str(k): str(v) for k, v in (await redis.config_get("append*")).items()}
+    finally:
+        await redis.aclose()
+    durable = config.get("appendonly") in ("yes", "b'yes'") and config.get("appendfsync") in ("always", "b'always'")
+    assert ("Redis does not persist every write" in logs) is not durable
