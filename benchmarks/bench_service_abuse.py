@@ -1,6 +1,6 @@
 """The service under abuse, before and after the hardening: slow bodies, huge JSON, abandoned requests.
 
-    python benchmarks/bench_service_abuse.py [--before 9d38814] [--out benchmarks/results/service_abuse.json]
+    python -m benchmarks.bench_service_abuse [--before 9d38814] [--out benchmarks/results/service_abuse.json]
 
 Runs the service of this working tree and the one of `--before` (extracted with `git archive` into a temporary
 folder) as `python -m inference.serve` subprocesses over the same small gallery (ViT-B-32-sized CLIP with random
@@ -22,7 +22,6 @@ import os
 import selectors
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,6 +37,7 @@ from inference.gallery_build import build_gallery
 from inference.models import Models
 from inference.settings import ModelSettings
 from tests.factories import image_bytes, synthetic_artwork, write_gallery_folder
+from tests.service_process import ServiceProcess
 
 TOKEN = "bench-abuse-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,49 +46,17 @@ BODY_TIMEOUT_S = 3.0
 MiB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Service:
-    """One `python -m inference.serve` of a source tree, on a loopback port."""
+class Service(ServiceProcess):
+    """One `python -m inference.serve` of a source tree, on a loopback port, with its memory at hand."""
 
     def __init__(self, tree: Path, gallery: Path, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "inference.serve", "--gallery", str(gallery), "--port", str(self.port)],
-                cwd=tree,
-                env={**env, "PYTHONPATH": str(tree)},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 300
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"service exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("service did not start")
-            time.sleep(0.3)
+        super().__init__(gallery, env, log, tree=tree)
+        self.start(timeout=300)
+        assert self.process is not None
         self.ps = psutil.Process(self.process.pid)
 
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def slow_bodies(service: Service, count: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from bot.settings import BotSettings
 from storage.repositories import DailySubscription, Repo
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
-from tests.fixtures_gallery import free_port
+from tests.private_services import free_port
 
 # --- the arguments, as people type them ---------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from aiohttp import web
 from PIL import Image
 from redis.asyncio import Redis
@@ -43,7 +41,8 @@ from redis.asyncio import Redis
 from bot.texts import CATALOGUE
 from tests.bot.telegram_stub import Call, TelegramStub
 from tests.inference_stub import canned_inference
-from tests.private_services import PrivatePostgres, PrivateRedis, free_port
+from tests.private_services import PrivatePostgres, PrivateRedis
+from tests.service_process import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "4242:fault-token-never-logged"
@@ -261,56 +260,6 @@ def log_tail(path: Path, lines: int = 40) -> str:
     notable += [line for line in text if line and not line.startswith(" ") and "Error" in line.split(":", 1)[0]]
     out = ["--- notable lines (last 30) ---", *notable[-30:], f"--- last {lines} lines of {path} ---", *text[-lines:]]
     return "\n".join(out)
-
-
-class ServiceProcess:
-    """The real inference service (`python -m inference.serve`) over the tiny models; killable and restartable on
-    the same port."""
-
-    def __init__(self, gallery: Path, model_env: dict[str, str], log_path: Path) -> None:
-        self.gallery = gallery
-        self.model_env = model_env
-        self.log_path = log_path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 120.0) -> None:
-        env = {
-            **os.environ,
-            **self.model_env,
-            "INFERENCE_TOKEN": SERVICE_TOKEN,
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "inference.serve", "--gallery", str(self.gallery), "--port", str(self.port)],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"inference service exited:\n{log_tail(self.log_path, 30)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"inference service not ready in {timeout}s:\n{log_tail(self.log_path, 30)}")
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        """SIGKILL: in-flight requests die with it."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
 
 
 def _jpeg(seed: str, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -1025,7 +974,8 @@ async def inference_restart(servers: Servers, users: int) -> Counts:
     if servers.gallery is None or servers.model_env is None:
         raise ValueError("inference_restart needs the tiny gallery and the tiny models' environment")
     started = time.monotonic()
-    service = ServiceProcess(servers.gallery, servers.model_env, servers.workdir / "inference.log")
+    env = {**servers.model_env, "INFERENCE_TOKEN": SERVICE_TOKEN}
+    service = ServiceProcess(servers.gallery, env, servers.workdir / "inference.log")
     try:
         await asyncio.to_thread(service.start)
         async with servers.rig(service.url, "inference_restart") as rig:
