@@ -144,8 +144,11 @@ class FeedbackRecorder:
         """Delete the user's rows in one transaction, then their queued events, ownership records and the cached
         analyses of their photos.
 
-        Raises a DATABASE_DOWN error when Postgres is unreachable: then nothing at all was deleted.
+        Raises a DATABASE_DOWN error when Postgres is unreachable, and a REDIS_DOWN error when the outbox is: in
+        both cases nothing at all was deleted (the outbox is looked at before any row goes, so a Redis outage
+        cannot leave rows deleted and queued events behind while the user is told to try again).
         """
+        await self._outbox.size()
         async with self._uow() as repo:
             forgotten = await repo.users.forget(user_id)
         await self._outbox.discard(lambda event: event.get("user_id") == user_id)
