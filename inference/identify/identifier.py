@@ -1,0 +1,285 @@
+"""The identifier: "which gallery work is this photo of, if any?" from local features alone, no learned weights.
+
+Pipeline per photo: RootSIFT keypoints (features.py) -> visual words (vocabulary.py) -> a tf-idf shortlist from
+the inverted file (inverted.py) -> geometric verification of the shortlist, best first (geometry.py) -> a claim
+only when the best plausible homography has at least the calibrated number of inliers (calibration.py).
+
+State per work: keypoint positions (float16, in the work's working-size pixels), their word ids (uint16 up to
+65 536 words) and the working size, plus the work's postings in the inverted file. Everything is plain numpy
+arrays in one folder (`save` / `load`, `.npy` files and a JSON header, no pickle); `load(mmap=True)` maps the
+big arrays instead of reading them, so a 100 k gallery costs page cache, not process memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from inference.identify.calibration import Threshold
+from inference.identify.features import FeatureExtractor, LocalFeatures
+from inference.identify.geometry import Verification, verify
+from inference.identify.inverted import InvertedIndex
+from inference.identify.vocabulary import Vocabulary
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IdentifyConfig:
+    """Sizes fixed at build; a query must use the same ones (they travel in the saved header)."""
+
+    # Gallery works: the shared gallery's images are <= 512 px, so more would only upsample.
+    gallery_side: int = 512
+    gallery_keypoints: int = 600
+    # Photos: the work may fill only 20 % of the frame, so the photo is looked at in more detail.
+    query_side: int = 1024
+    query_keypoints: int = 1500
+    # ~2^14 words at 10 k works keeps posting lists at a few hundred entries; grow it with the gallery.
+    vocabulary_words: int = 16384
+    # k-means runs on at most this many descriptors sampled from the gallery (training cost is linear in it).
+    vocabulary_sample: int = 250_000
+    vocabulary_iterations: int = 10
+    # Candidates verified per photo: the true work is almost always in the tf-idf top 10 when it is there at all.
+    shortlist: int = 15
+    target_false_rate: float = 0.01
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdentifyConfig:
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Match:
+    """A claim: gallery position `index`, the inlier count, calibrated `confidence` and where the work's four
+    corners (top-left, top-right, bottom-right, bottom-left of the work) lie in the photo, in its pixels."""
+
+    index: int
+    inliers: int
+    confidence: float
+    corners: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The best verified candidate of a photo, claim or not (what calibration and diagnostics need)."""
+
+    index: int
+    verification: Verification
+    scale: float
+
+
+@dataclass
+class Identifier:
+    config: IdentifyConfig
+    vocabulary: Vocabulary
+    index: InvertedIndex
+    keypoint_offsets: npt.NDArray[np.int64]  # work i owns keypoints offsets[i]:offsets[i+1]
+    keypoint_xy: npt.NDArray[np.float16]
+    keypoint_frames: npt.NDArray[np.uint8]  # orientation and log-scale, one byte each (features.quantise_frames)
+    keypoint_words: npt.NDArray[np.unsignedinteger]
+    work_sizes: npt.NDArray[np.float32]  # (width, height) of each work at its working size
+    threshold: Threshold = field(default_factory=Threshold.default)
+    _extractor: FeatureExtractor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def works(self) -> int:
+        return int(self.work_sizes.shape[0])
+
+    # ---- build -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, images: Iterable[npt.NDArray[np.uint8]], config: IdentifyConfig | None = None) -> Identifier:
+        """Build from gallery images (RGB uint8 arrays, gallery order); see `IdentifierBuilder` to stream."""
+        builder = IdentifierBuilder(config or IdentifyConfig())
+        for image in images:
+            builder.add(image)
+        return builder.build()
+
+    # ---- query -------------------------------------------------------------------------------------------
+
+    def extractor(self) -> FeatureExtractor:
+        if self._extractor is None:
+            self._extractor = FeatureExtractor(self.config.query_side, self.config.query_keypoints)
+        return self._extractor
+
+    def best_candidate(self, image: npt.NDArray[np.uint8]) -> Candidate | None:
+        """Verify the tf-idf shortlist and return the candidate with the most inliers (None if none plausible).
+
+        Stops early once a candidate has three times the threshold's inliers: nothing that strong happens by
+        chance, and a second work that strong would be a duplicate in the gallery.
+        """
+        try:
+            features = self.extractor()(image)
+        except ValueError:
+            return None
+        if len(features) < 8:
+            return None
+        words = self.vocabulary.assign(features.descriptors)
+        best: Candidate | None = None
+        for work in self.index.shortlist(words, self.config.shortlist):
+            start, end = int(self.keypoint_offsets[work]), int(self.keypoint_offsets[work + 1])
+            width, height = (float(v) for v in self.work_sizes[work])
+            found = verify(
+                features.xy,
+                features.frames,
+                words,
+                self.keypoint_xy[start:end],
+                self.keypoint_frames[start:end],
+                self.keypoint_words[start:end],
+                (width, height),
+                seed=self.config.seed,
+            )
+            if found is not None and (best is None or found.inliers > best.verification.inliers):
+                best = Candidate(int(work), found, features.scale)
+                if found.inliers >= 3 * self.threshold.min_inliers:
+                    break
+        return best
+
+    def identify(self, image: npt.NDArray[np.uint8]) -> Match | None:
+        """The claimed work, or None when no candidate clears the calibrated threshold (or the image is unusable)."""
+        best = self.best_candidate(image)
+        if best is None or not self.threshold.accepts(best.verification.inliers):
+            return None
+        corners = [(float(x) * best.scale, float(y) * best.scale) for x, y in best.verification.corners]
+        inliers = best.verification.inliers
+        return Match(best.index, inliers, round(self.threshold.confidence(inliers), 4), corners)
+
+    def calibrate(self, negatives: Iterable[npt.NDArray[np.uint8]]) -> list[int]:
+        """Set the threshold from photos of works NOT in the gallery (see calibration.py); returns their scores."""
+        scores = []
+        for image in negatives:
+            best = self.best_candidate(image)
+            scores.append(0 if best is None else best.verification.inliers)
+        self.threshold = Threshold.calibrate(scores, self.config.target_false_rate)
+        return scores
+
+    # ---- storage -----------------------------------------------------------------------------------------
+
+    _ARRAYS = ("keypoint_offsets", "keypoint_xy", "keypoint_frames", "keypoint_words", "work_sizes")
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.vocabulary.save(folder)
+        self.index.save(folder)
+        for name in self._ARRAYS:
+            np.save(folder / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        header = {
+            "format": FORMAT_VERSION,
+            "works": self.works,
+            "config": asdict(self.config),
+            "threshold": self.threshold.to_json(),
+        }
+        (folder / "identify.json").write_text(json.dumps(header, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, *, mmap: bool = False) -> Identifier:
+        """Load a saved identifier; refuses another format version with a clear message."""
+        header = json.loads((folder / "identify.json").read_text())
+        if header.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"identification data in {folder} has format {header.get('format')}, this code reads "
+                f"{FORMAT_VERSION}: rebuild the gallery"
+            )
+        mode: Literal["r"] | None = "r" if mmap else None
+        arrays = {n: np.load(folder / f"{n}.npy", mmap_mode=mode, allow_pickle=False) for n in cls._ARRAYS}
+        return cls(
+            IdentifyConfig.from_json(header["config"]),
+            Vocabulary.load(folder),
+            InvertedIndex.load(folder, mmap=mmap),
+            threshold=Threshold.from_json(header["threshold"]),
+            **arrays,
+        )
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes of the stored state by part (the vocabulary is shared, the rest grows with the works)."""
+        per_work = sum(int(getattr(self, n).nbytes) for n in self._ARRAYS)
+        return {"vocabulary": int(self.vocabulary.centroids.nbytes), "index": self.index.nbytes, "keypoints": per_work}
+
+    def bytes_per_work(self) -> float:
+        """What each work costs, index and keypoints; the vocabulary is a fixed cost and left out."""
+        parts = self.nbytes()
+        return (parts["index"] + parts["keypoints"]) / max(self.works, 1)
+
+
+class IdentifierBuilder:
+    """Collect gallery works one by one, then train the vocabulary and index them.
+
+    Descriptors are kept as uint8 (RootSIFT values are in [0, 1]; 1/255 steps change no nearest word that
+    matters) until the vocabulary is trained: 77 kB per work at 600 keypoints, the only build-time memory that
+    grows with the gallery. For very large galleries, train on a sample of works first (`vocabulary=`).
+    """
+
+    def __init__(self, config: IdentifyConfig, vocabulary: Vocabulary | None = None) -> None:
+        self.config = config
+        self.vocabulary = vocabulary
+        self._extractor = FeatureExtractor(config.gallery_side, config.gallery_keypoints)
+        self._xy: list[npt.NDArray[np.float16]] = []
+        self._frames: list[npt.NDArray[np.uint8]] = []
+        self._descriptors: list[npt.NDArray[np.uint8]] = []
+        self._sizes: list[tuple[int, int]] = []
+
+    def extract(self, image: npt.NDArray[np.uint8]) -> LocalFeatures:
+        return self._extractor(image)
+
+    def add(self, image: npt.NDArray[np.uint8]) -> None:
+        self.add_features(self.extract(image))
+
+    def add_features(self, features: LocalFeatures) -> None:
+        """Add one work's features (extracted with this config's gallery size, e.g. in worker processes)."""
+        self._xy.append(features.xy.astype(np.float16))
+        self._frames.append(features.frames)
+        self._descriptors.append(np.round(features.descriptors * 255.0).astype(np.uint8))
+        self._sizes.append(features.size)
+
+    def build(self) -> Identifier:
+        if not self._sizes:
+            raise ValueError("an identifier needs at least one gallery work")
+        counts = np.array([x.shape[0] for x in self._xy], np.int64)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        descriptors = np.concatenate(self._descriptors)
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            rng = np.random.default_rng(self.config.seed)
+            take = min(self.config.vocabulary_sample, descriptors.shape[0])
+            sample = descriptors[rng.choice(descriptors.shape[0], take, replace=False)]
+            vocabulary = Vocabulary.train(
+                sample.astype(np.float32) / 255.0,
+                self.config.vocabulary_words,
+                seed=self.config.seed,
+                iterations=self.config.vocabulary_iterations,
+            )
+        words = np.empty(descriptors.shape[0], vocabulary.word_dtype)
+        chunk = 65536
+        for start in range(0, descriptors.shape[0], chunk):
+            part = descriptors[start : start + chunk].astype(np.float32) / 255.0
+            words[start : start + chunk] = vocabulary.assign(part)
+        per_work: Sequence[npt.NDArray[np.unsignedinteger]] = [
+            words[offsets[i] : offsets[i + 1]] for i in range(len(counts))
+        ]
+        index = InvertedIndex.build(per_work, vocabulary.size)
+        xy = np.concatenate(self._xy) if self._xy else np.zeros((0, 2), np.float16)
+        frames = np.concatenate(self._frames) if self._frames else np.zeros((0, 2), np.uint8)
+        sizes = np.array(self._sizes, np.float32).reshape(-1, 2)
+        return Identifier(self.config, vocabulary, index, offsets, xy, frames, words, sizes)
+
+
+def describe(identifier: Identifier) -> dict[str, Any]:
+    """Numbers for logs and benchmark reports."""
+    parts = identifier.nbytes()
+    return {
+        "works": identifier.works,
+        "vocabulary_words": identifier.vocabulary.size,
+        "keypoints_per_work": round(float(identifier.keypoint_xy.shape[0]) / max(identifier.works, 1), 1),
+        "bytes_per_work": round(identifier.bytes_per_work(), 1),
+        "vocabulary_bytes": parts["vocabulary"],
+        "threshold": identifier.threshold.to_json(),
+        "mb_at_100k": round(identifier.bytes_per_work() * 100_000 / 1e6 + parts["vocabulary"] / 1e6, 1),
+    }
