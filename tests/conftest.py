@@ -20,7 +20,7 @@ import pytest
 from inference.models import Models
 from tests.model_factories import TINY_CLIP_ARCH, TinyClip, cache_key, make_tiny_clip, make_tiny_llava
 
-pytest_plugins = ["tests.fixtures_storage", "tests.fixtures_gallery", "tests.private_services"]
+pytest_plugins = ["tests.fixtures_storage", "tests.private_services", "tests.fixtures_gallery"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tests never download; a model that tries fails fast
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
