@@ -57,11 +57,37 @@ Sets = dict[str, list[Hit]]
 """Recommender name -> its hits, best first."""
 
 
+class Match(_Answer):
+    """"This photo shows this gallery work": the exact work recognised in the photo (issue 8). `confidence` is the
+    calibrated chance that a photo of a work *outside* the gallery would score lower; `corners` are where the
+    work's corners (top-left, top-right, bottom-right, bottom-left) lie in the uploaded photo, in its pixels."""
+
+    artwork_id: int = Field(ge=0)
+    file: str = ""
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    confidence: float = Field(ge=0.0, le=1.0)
+    inliers: int = Field(ge=0)
+    corners: list[tuple[float, float]] = Field(min_length=4, max_length=4)
+
+
+class IdentifyResponse(_Answer):
+    """`POST /v1/identify`: the recognised work, or `match: null` when no gallery work is in the photo."""
+
+    image_sha256: str
+    match: Match | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
 class LookResponse(_Answer):
-    """`POST /v1/look`: the fast visual set (CLIP + FAISS only)."""
+    """`POST /v1/look`: the fast visual set (CLIP + FAISS only), with the recognised work, if any. A recognised work
+    is left out of every set (the user has it in front of them); an empty set means nothing cleared the gallery's
+    relevance floor ("nothing in the gallery looks close")."""
 
     image_sha256: str
     recommendations: Sets
+    match: Match | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
 
@@ -70,6 +96,14 @@ class AnalyzeResponse(LookResponse):
     """`POST /v1/analyze`: the description (empty when no named recommender needed one) and one set per name."""
 
     description: str | None = None
+
+
+class TranslateResponse(_Answer):
+    """`POST /v1/translate`: a description in the user's language (the describer writes English)."""
+
+    text: str
+    language: str
+    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 class RecommenderInfo(_Answer):

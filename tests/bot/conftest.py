@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,9 @@ from tests.bot.telegram_stub import TelegramStub
 from tests.fixtures_gallery import SERVICE_TOKEN
 
 BOT_TOKEN = "4242:test-token-never-logged"
-BOT_REDIS_DB = 7  # the bot's FSM, cache and limits live in their own Redis database, flushed per test
+# The bot's FSM, cache and limits live in their own Redis database, flushed per test (TEST_BOT_REDIS_DB lets two
+# test runs on one machine keep out of each other's way).
+BOT_REDIS_DB = int(os.environ.get("TEST_BOT_REDIS_DB", "7"))
 
 
 @pytest.fixture
