@@ -45,7 +45,8 @@ def feedback_keyboard(
     if display_ids is not None:
         for position, artwork_id in enumerate(display_ids, start=1):
             builder.button(**_like_button(str(position), analysis_id, artwork_id, likes))
-        builder.adjust(len(display_ids) if len(display_ids) <= 5 else (len(display_ids) + 1) // 2)
+        if display_ids:  # an empty merged set (nothing close) has no buttons
+            builder.adjust(len(display_ids) if len(display_ids) <= 5 else (len(display_ids) + 1) // 2)
         return builder.as_markup()
     for choice in VOTE_CHOICES:
         label = t(lang, f"vote_{choice}")

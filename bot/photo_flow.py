@@ -23,14 +23,14 @@ from bot.chat import Chat, ChatTurns
 from bot.inference_client import ImageRefused, InferenceClient, InferenceUnavailable
 from bot.keyboards import SIDE_LABELS, feedback_keyboard
 from bot.photo_plan import CachedAnalysis, PhotoPlan, Shown, cache_update, interleave, merge, plan_photo
-from bot.texts import t
+from bot.texts import identified, t
 from feedback.history import load_history
 from feedback.recorder import FeedbackRecorder, ShownAnalysis
 from feedback.taste import FeedbackEvent
-from inference.contract import AnalyzeResponse, Hit, Sets
+from inference.contract import AnalyzeResponse, Hit, Match, Sets
 from storage.cache import AnalysisCache
 from storage.db import DATABASE_DOWN, UnitOfWork
-from storage.repositories import ShownSet
+from storage.repositories import Recognised, ShownSet
 
 logger = logging.getLogger(__name__)
 
@@ -124,21 +124,28 @@ class PhotoFlow:
             feedback = events if plan.personal else ()
             analyzing = asyncio.create_task(self.inference.analyze(image, self.top_k, plan.analyze, feedback))
         matchup = plan.matchup
-        shown = Shown(hits={}, description=plan.cached.description, models=plan.cached.models)
+        shown = Shown(hits={}, description=plan.cached.description, models=plan.cached.models, language=chat.lang)
         try:
             looked: Sets = {}
+            looked_match = plan.cached.match
             if plan.first is not None:
                 if plan.look is not None:
-                    looked = await self._look(image, plan.look)
-                first = looked.get(plan.first) or plan.cached.recommendations[plan.first]
+                    looked, looked_match = await self._look(image, plan.look)
+                # The answer starts with what the photo is, when the service recognised it.
+                await self._announce(chat, shown, looked_match)
+                first = looked[plan.first] if plan.first in looked else plan.cached.recommendations[plan.first]
                 await self._album(chat, uow, shown, plan.first, SIDE_LABELS[matchup.sides[plan.first]], first)
             analyzed = await self._analyzed(chat, analyzing, fast_shown=plan.first is not None)
         except BaseException:
             if analyzing is not None:
                 analyzing.cancel()
             raise
-        have, shown.description, shown.models = merge(plan, looked, analyzed)
-        entry = cache_update(plan, have, shown.description, shown.models, self.arena.is_personal)
+        merged = merge(plan, looked, analyzed, looked_match)
+        have, shown.models = merged.sets, merged.models
+        await self._announce(chat, shown, merged.match)
+        translations = await self._translations(chat.lang, merged.description, plan.cached)
+        shown.description = translations.get(chat.lang, merged.description)
+        entry = cache_update(plan, merged, translations, self.arena.is_personal)
         if entry is not None:
             await self.cache.put(sha256, entry.model_dump(mode="json"))
         await chat.say(t(chat.lang, "description", description=shown.description))
@@ -152,9 +159,31 @@ class PhotoFlow:
                 await self._album(chat, uow, shown, name, SIDE_LABELS[matchup.sides[name]], have[name])
         return shown
 
-    async def _look(self, image: bytes, name: str) -> Sets:
+    async def _look(self, image: bytes, name: str) -> tuple[Sets, Match | None]:
         answer = await self.inference.look(image, self.top_k)
-        return {name: answer.recommendations[name]} if name in answer.recommendations else {}
+        looked = {name: answer.recommendations[name]} if name in answer.recommendations else {}
+        return looked, answer.match
+
+    @staticmethod
+    async def _announce(chat: Chat, shown: Shown, match: Match | None) -> None:
+        """"This is «Title», Artist, year": said once, before anything else of the answer; nothing without a claim."""
+        if match is None or shown.match is not None:
+            return
+        shown.match = match
+        await chat.say(identified(chat.lang, match))
+
+    async def _translations(self, lang: str, description: str, cached: CachedAnalysis) -> dict[str, str]:
+        """The description in the user's language (the describer writes English): from the cache, else translated
+        now. If the translator is away the English text is shown rather than nothing, and nothing is cached."""
+        if lang == "en" or not description:
+            return {}
+        if lang in cached.translations:
+            return {lang: cached.translations[lang]}
+        try:
+            return {lang: await self.inference.translate(description, lang)}
+        except InferenceUnavailable as exc:
+            logger.warning("description shown untranslated (%s): %s", lang, exc)
+            return {}
 
     async def _analyzed(
         self, chat: Chat, analyzing: asyncio.Task[AnalyzeResponse] | None, *, fast_shown: bool
@@ -174,11 +203,16 @@ class PhotoFlow:
     async def _album(
         self, chat: Chat, uow: UnitOfWork, shown: Shown, name: str | None, label: str, hits: list[Hit]
     ) -> None:
+        """The set as an album; an empty set (nothing cleared the relevance floor) is said plainly instead. Either
+        way the arena records what was shown, an empty set included."""
+        if name is not None:
+            shown.hits[name] = hits
+        if not hits:
+            await chat.say(t(chat.lang, "nothing_close_set" if label else "nothing_close", label=label))
+            return
         known = {**await known_file_ids(uow, hits), **shown.uploaded}
         captions = [caption_for(label, position, hit) for position, hit in enumerate(hits, start=1)]
         shown.uploaded.update(await send_album(chat, hits, captions, known, self.inference))
-        if name is not None:
-            shown.hits[name] = hits
 
     async def _taste_events(self, uow: UnitOfWork, user_id: int) -> list[FeedbackEvent]:
         """The user's feedback for personal recommenders; none (so no personal matchup) while Postgres is away."""
@@ -215,4 +249,6 @@ class PhotoFlow:
                 ],
                 mode=matchup.mode,
                 display_ids=shown.display_ids,
+                match=None if shown.match is None else Recognised(shown.match.artwork_id, shown.match.confidence),
+                language=shown.language,
             )

@@ -14,17 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.arena import Matchup
 from feedback.arena.interleaving import team_draft
-from inference.contract import AnalyzeResponse, Hit, Sets, Side
+from inference.contract import AnalyzeResponse, Hit, Match, Sets, Side
 
 
 class CachedAnalysis(BaseModel):
-    """What the Redis cache keeps per photo (SHA-256): everything but personal sets, which are per user."""
+    """What the Redis cache keeps per photo (SHA-256): everything but personal sets, which are per user. The
+    description is the describer's English one; `translations` hold it per user language, so a photo is
+    described once and translated once per language."""
 
     model_config = ConfigDict(extra="ignore")
 
     description: str = ""
     models: dict[str, Any] = Field(default_factory=dict)
     recommendations: Sets = Field(default_factory=dict)
+    match: Match | None = None
+    translations: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> CachedAnalysis:
@@ -82,9 +86,13 @@ class Shown:
 
     hits: dict[str, list[Hit]]
     description: str
+    """As shown: in the user's language."""
     models: dict[str, Any]
     display: list[Hit] | None = None
     uploaded: dict[int, str] = field(default_factory=dict)
+    match: Match | None = None
+    """The gallery work recognised in the photo (the service already left it out of every set)."""
+    language: str = "en"
 
     def sets_by_side(self, matchup: Matchup) -> dict[Side, list[int]]:
         return {matchup.sides[name]: [hit.artwork_id for hit in hits] for name, hits in self.hits.items()}
@@ -98,25 +106,44 @@ class Shown:
         return [hit for hits in self.hits.values() for hit in hits]
 
 
-def merge(plan: PhotoPlan, looked: Sets, analyzed: AnalyzeResponse | None) -> tuple[Sets, str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Merged:
+    """Everything known for the photo once the service answered: the sets, the English description, the models
+    and the recognised work."""
+
+    sets: Sets
+    description: str
+    models: dict[str, Any]
+    match: Match | None
+
+
+def merge(
+    plan: PhotoPlan, looked: Sets, analyzed: AnalyzeResponse | None, looked_match: Match | None = None
+) -> Merged:
     """Every set now known for the matchup (cache, then /v1/look, then /v1/analyze) with the description."""
     have: Sets = {**plan.cached.recommendations, **looked}
-    description, models = plan.cached.description, plan.cached.models
+    description, models, match = plan.cached.description, plan.cached.models, plan.cached.match or looked_match
     if analyzed is not None:
         have.update({name: analyzed.recommendations[name] for name in plan.analyze})
         description = analyzed.description or description
         models = analyzed.models or models
-    return have, description, models
+        match = match or analyzed.match
+    return Merged(have, description, models, match)
 
 
 def cache_update(
-    plan: PhotoPlan, have: Sets, description: str, models: dict[str, Any], is_personal: Callable[[str], bool]
+    plan: PhotoPlan, merged: Merged, translations: dict[str, str], is_personal: Callable[[str], bool]
 ) -> CachedAnalysis | None:
     """The new cache entry (the old one plus what was computed now, never personal sets); None if nothing new."""
-    shared = {name: hits for name, hits in have.items() if not is_personal(name)}
-    if shared == plan.cached.recommendations:
-        return None
-    return CachedAnalysis(description=description, models=models, recommendations=shared)
+    shared = {name: hits for name, hits in merged.sets.items() if not is_personal(name)}
+    entry = CachedAnalysis(
+        description=merged.description,
+        models=merged.models,
+        recommendations=shared,
+        match=merged.match,
+        translations={**plan.cached.translations, **translations},
+    )
+    return None if entry == plan.cached else entry
 
 
 def interleave(matchup: Matchup, have: Sets, k: int, rng: random.Random) -> tuple[list[Hit], dict[str, list[Hit]]]:

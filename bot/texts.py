@@ -6,6 +6,8 @@ Telegram language_code. Keeping strings here (not in handlers) keeps both langua
 
 from __future__ import annotations
 
+from inference.contract import Artwork, Match
+
 SUPPORTED = ("en", "ru")
 DEFAULT = "en"
 
@@ -103,6 +105,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "Пришлите фото ещё раз через минуту.",
     },
     "description": {"en": "🖼 {description}", "ru": "🖼 {description}"},
+    # --- "what is this painting?" and honest relevance ---
+    "identified": {"en": "📍 This is «{title}»{who}", "ru": "📍 Это «{title}»{who}"},
+    "untitled": {"en": "Untitled", "ru": "Без названия"},
+    "nothing_close_set": {
+        "en": "Set {label}: nothing in the gallery looks close to your photo, so I'm not padding it with weak matches.",
+        "ru": "Набор {label}: в галерее нет ничего достаточно близкого к вашему фото — слабые совпадения не показываю.",
+    },
+    "nothing_close": {
+        "en": "Nothing in the gallery looks close to your photo, so I'm not padding the set with weak matches.",
+        "ru": "В галерее нет ничего достаточно близкого к вашему фото — слабые совпадения не показываю.",
+    },
     "set_title": {"en": "Set {label}", "ru": "Набор {label}"},
     "ask_vote": {
         "en": "Which set is better? Tap a number to like ❤️ a work (again: 👎, once more: undo).",
@@ -267,6 +280,12 @@ def language_for(explicit: str | None, telegram_code: str | None) -> str:
             if short in SUPPORTED:
                 return short
     return DEFAULT
+
+
+def identified(lang: str, work: Artwork | Match) -> str:
+    """"This is «Title», Artist, year": titles and names stay as the gallery has them; missing parts left out."""
+    who = "".join(f", {part}" for part in (work.artist, work.year) if part)
+    return t(lang, "identified", title=work.title or t(lang, "untitled"), who=who)
 
 
 def t(lang: str, key: str, **values: object) -> str:

@@ -21,6 +21,14 @@ class ShownSet:
 
 
 @dataclass(frozen=True)
+class Recognised:
+    """The claim "this photo shows gallery work `artwork_id`", with its calibrated confidence."""
+
+    artwork_id: int
+    confidence: float
+
+
+@dataclass(frozen=True)
 class AnalysisView:
     id: int
     user_id: int
@@ -33,6 +41,8 @@ class AnalysisView:
     sets: tuple[ShownSet, ...] = field(default_factory=tuple)
     mode: Mode = "sides"
     display_ids: tuple[int, ...] | None = None  # interleaved: the merged order shown
+    match: Recognised | None = None  # the gallery work the photo was recognised as, if any
+    language: str | None = None  # the language of the answer (the description included)
 
     def side(self, side: Side) -> ShownSet | None:
         return next((s for s in self.sets if s.side == side), None)
@@ -58,6 +68,8 @@ class AnalysesRepository:
         sets: Sequence[ShownSet],
         mode: Mode = "sides",
         display_ids: Sequence[int] | None = None,
+        match: Recognised | None = None,
+        language: str | None = None,
     ) -> int:
         """Insert the analysis and its shown sets; returns the new id. Call it inside a transaction.
 
@@ -70,8 +82,9 @@ class AnalysesRepository:
         analysis_id: int = await self._conn.fetchval(
             """
             INSERT INTO analyses
-                   (user_id, image_sha256, description, model_versions, latency_ms, from_cache, mode, display_ids)
-            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8)
+                   (user_id, image_sha256, description, model_versions, latency_ms, from_cache, mode, display_ids,
+                    matched_artwork_id, match_confidence, language)
+            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11)
             RETURNING id
             """,
             user_id,
@@ -82,6 +95,9 @@ class AnalysesRepository:
             from_cache,
             mode,
             None if display_ids is None else list(display_ids),
+            None if match is None else match.artwork_id,
+            None if match is None else match.confidence,
+            language,
         )
         if sets:
             await self._conn.executemany(
@@ -97,6 +113,7 @@ class AnalysesRepository:
             """
             SELECT a.id, a.user_id, a.created_at, a.image_sha256, a.description,
                    a.model_versions::text AS model_versions, a.latency_ms, a.from_cache, a.mode, a.display_ids,
+                   a.matched_artwork_id, a.match_confidence, a.language,
                    s.recommender, s.side, s.artwork_ids
               FROM analyses a
               LEFT JOIN shown_sets s ON s.analysis_id = a.id
@@ -126,4 +143,8 @@ class AnalysesRepository:
             sets=sets,
             mode=first["mode"],
             display_ids=None if first["display_ids"] is None else tuple(first["display_ids"]),
+            match=None
+            if first["matched_artwork_id"] is None
+            else Recognised(first["matched_artwork_id"], float(first["match_confidence"])),
+            language=first["language"],
         )

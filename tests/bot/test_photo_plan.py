@@ -7,8 +7,8 @@ import random
 import pytest
 
 from bot.arena import Matchup
-from bot.photo_plan import CachedAnalysis, cache_update, interleave, merge, plan_photo
-from inference.contract import AnalyzeResponse, Hit
+from bot.photo_plan import CachedAnalysis, Merged, cache_update, interleave, merge, plan_photo
+from inference.contract import AnalyzeResponse, Hit, Match
 
 PERSONAL = {"for_you"}
 FAST = {"by_look"}
@@ -60,21 +60,45 @@ def test_interleaving_shows_no_set_before_the_description() -> None:
 def test_merge_prefers_fresh_answers_and_keeps_the_cached_description_when_none_came() -> None:
     cached = CachedAnalysis(description="cached", models={"m": 1}, recommendations={"by_meaning": hits(2)})
     p = plan("by_look", "by_meaning", cached)
-    have, description, models = merge(p, {"by_look": hits(1)}, None)
-    assert [h.artwork_id for h in have["by_look"]] == [1] and description == "cached" and models == {"m": 1}
+    merged = merge(p, {"by_look": hits(1)}, None)
+    assert [h.artwork_id for h in merged.sets["by_look"]] == [1]
+    assert merged.description == "cached" and merged.models == {"m": 1} and merged.match is None
     fresh = AnalyzeResponse(image_sha256="x", recommendations={"by_meaning": hits(3)}, description="new")
     p2 = plan("by_look", "by_meaning")
-    have, description, _ = merge(p2, {"by_look": hits(1)}, fresh)
-    assert [h.artwork_id for h in have["by_meaning"]] == [3] and description == "new"
+    merged = merge(p2, {"by_look": hits(1)}, fresh)
+    assert [h.artwork_id for h in merged.sets["by_meaning"]] == [3] and merged.description == "new"
+
+
+def recognised(artwork_id: int) -> Match:
+    return Match(artwork_id=artwork_id, title=f"Work {artwork_id}", confidence=0.99, inliers=40, corners=[(0, 0)] * 4)
+
+
+def test_the_match_comes_from_the_cache_then_the_look_then_the_analysis() -> None:
+    fresh = AnalyzeResponse(image_sha256="x", recommendations={"by_meaning": hits(3)}, match=recognised(7))
+    assert merge(plan("by_look", "by_meaning"), {}, fresh).match == recognised(7)
+    assert merge(plan("by_look", "by_meaning"), {}, fresh, recognised(5)).match == recognised(5)
+    cached = CachedAnalysis(recommendations={"by_meaning": hits(2)}, match=recognised(4))
+    assert merge(plan("by_look", "by_meaning", cached), {}, None).match == recognised(4)
 
 
 def test_the_cache_learns_new_shared_sets_but_never_personal_ones() -> None:
     p = plan("for_you", "by_meaning")
-    entry = cache_update(p, {"for_you": hits(9), "by_meaning": hits(2)}, "d", {}, PERSONAL.__contains__)
+    merged = Merged({"for_you": hits(9), "by_meaning": hits(2)}, "d", {}, None)
+    entry = cache_update(p, merged, {}, PERSONAL.__contains__)
     assert entry is not None and set(entry.recommendations) == {"by_meaning"}
     cached = CachedAnalysis(description="d", recommendations={"by_meaning": hits(2)})
     same = plan("for_you", "by_meaning", cached)
-    assert cache_update(same, {"for_you": hits(9), "by_meaning": hits(2)}, "d", {}, PERSONAL.__contains__) is None
+    assert cache_update(same, merged, {}, PERSONAL.__contains__) is None
+
+
+def test_the_cache_keeps_the_match_and_each_language_once_translated() -> None:
+    cached = CachedAnalysis(description="d", recommendations={"by_meaning": hits(2)}, translations={"ru": "д"})
+    p = plan("by_meaning", "by_look", cached)
+    merged = Merged({"by_meaning": hits(2), "by_look": hits(1)}, "d", {}, recognised(3))
+    entry = cache_update(p, merged, {"de": "d-de"}, PERSONAL.__contains__)
+    assert entry is not None and entry.match == recognised(3)
+    assert entry.translations == {"ru": "д", "de": "d-de"}
+    assert CachedAnalysis.parse(entry.model_dump(mode="json")) == entry  # survives the JSON round trip
 
 
 def test_an_unreadable_cache_entry_counts_as_none() -> None:

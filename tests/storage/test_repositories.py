@@ -7,7 +7,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from storage.repositories import ArtworkRecord, Repo, ShownSet
+from storage.repositories import ArtworkRecord, Recognised, Repo, ShownSet
 
 
 def _artwork(artwork_id: int, title: str = "Water Lilies") -> ArtworkRecord:
@@ -245,3 +245,37 @@ async def test_stats_counts(pool: asyncpg.Pool, new_id: Callable[[], int]) -> No
         "suggestions": 0,
         "daily_subscribers": 0,
     }
+
+
+async def test_an_analysis_records_the_recognised_work_its_language_and_an_empty_set(
+    pool: asyncpg.Pool, new_id: Callable[[], int]
+) -> None:
+    user_id, work = new_id(), new_id()
+    async with pool.acquire() as conn, conn.transaction():
+        repo = Repo(conn)
+        await repo.users.touch(user_id, "ru")
+        await repo.artworks.upsert_many([_artwork(work)])
+        analysis_id = await repo.analyses.create(
+            user_id=user_id,
+            image_sha256="cd" * 32,
+            description="Кувшинки на пруду.",
+            model_versions={},
+            latency_ms=10,
+            from_cache=False,
+            sets=[
+                ShownSet(recommender="by_look", side="left", artwork_ids=[work]),
+                ShownSet(recommender="by_meaning", side="right", artwork_ids=[]),  # nothing was close enough
+            ],
+            match=Recognised(artwork_id=42, confidence=0.995),
+            language="ru",
+        )
+    async with pool.acquire() as conn:
+        view = await Repo(conn).analyses.get_for_user(analysis_id, user_id)
+        assert view is not None and view.language == "ru"
+        assert view.match is not None and view.match.artwork_id == 42
+        assert view.match.confidence == pytest.approx(0.995, abs=1e-6)
+        right = view.side("right")
+        assert right is not None and list(right.artwork_ids) == []
+        # a claim always carries its confidence: half a claim is refused by the schema
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE analyses SET match_confidence = NULL WHERE id = $1", analysis_id)

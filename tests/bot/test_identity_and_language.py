@@ -1,0 +1,119 @@
+"""End to end, through the real inference service: "this is «Title», Artist, year" for a photographed gallery work
+(and no claim otherwise), honest empty sets, and the description in the user's language."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+from PIL import Image
+from redis.asyncio import Redis
+
+from bot.photo_plan import CachedAnalysis
+from inference.identify.synthetic import painting, photograph
+from storage.cache import AnalysisCache
+from tests.bot.conftest import StartBot
+from tests.bot.telegram_stub import Call, TelegramStub
+from tests.bot.test_photo_flow import albums, analysis_id_of, is_panel, send_photo
+from tests.fixtures_gallery import SERVICE_TOKEN
+
+_seeds = itertools.count(100)
+
+
+def phone_photo_of(path: Path) -> bytes:
+    """A museum-visitor photo of a gallery work: framed on a wall, tilted, with glare, blur, noise and JPEG 60."""
+    work = np.asarray(Image.open(path).convert("RGB"))
+    shot = photograph(np.random.default_rng(next(_seeds)), work, max_tilt_deg=25, fill=(0.5, 0.9), max_cut=0.1)
+    return shot.jpeg
+
+
+def photo_of_a_work_not_in_the_gallery() -> bytes:
+    rng = np.random.default_rng(next(_seeds) + 10_000)
+    return photograph(rng, painting(rng), max_tilt_deg=20, fill=(0.5, 0.9), max_cut=0.1).jpeg
+
+
+def texts_to(telegram: TelegramStub, user: int) -> list[Call]:
+    return list(telegram.sent("sendMessage", chat_id=user))
+
+
+def answer_to(telegram: TelegramStub, user: int) -> list[Call]:
+    """Everything the bot sent this user but chat actions, in order."""
+    return [c for c in telegram.calls if str(c.params.get("chat_id")) == str(user) and c.method != "sendChatAction"]
+
+
+async def test_a_photographed_gallery_work_is_named_first_and_left_out_of_both_sets(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any, gallery_source: tuple[Path, Path]
+) -> None:
+    await start_bot()
+    user = new_id()
+    images, _ = gallery_source
+    send_photo(telegram, user, phone_photo_of(images / "work_003.jpg"))
+    panel = await telegram.wait_for(is_panel(user), timeout=120)
+
+    answer = answer_to(telegram, user)
+    assert answer[0].method == "sendMessage"
+    assert answer[0].params["text"] == "📍 This is «Composition No. 3», Painter 3, 1883"
+    for album in albums(telegram, user):
+        titles = [str(m["caption"]) for m in album.params["media"]]
+        assert len(titles) == 5, titles  # still a full set: the recognised work's place goes to the next one
+        assert not any("Composition No. 3 —" in title for title in titles)
+    async with pool.acquire() as conn:
+        analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
+        shown = await conn.fetch("SELECT artwork_ids FROM shown_sets WHERE analysis_id = $1", analysis_id_of(panel))
+    assert analysis["matched_artwork_id"] == 3 and analysis["match_confidence"] >= 0.99
+    assert all(3 not in row["artwork_ids"] for row in shown)
+
+
+async def test_a_photo_of_no_gallery_work_makes_no_claim(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any
+) -> None:
+    await start_bot()
+    user = new_id()
+    send_photo(telegram, user, photo_of_a_work_not_in_the_gallery())
+    panel = await telegram.wait_for(is_panel(user), timeout=120)
+
+    assert not any(c.params["text"].startswith("📍") for c in texts_to(telegram, user))
+    async with pool.acquire() as conn:
+        analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
+    assert analysis["matched_artwork_id"] is None and analysis["match_confidence"] is None
+
+
+async def test_a_russian_user_gets_the_description_in_russian_translated_once(
+    telegram: TelegramStub,
+    start_bot: StartBot,
+    pool: asyncpg.Pool,
+    new_id: Any,
+    gallery_source: tuple[Path, Path],
+    bot_redis: Redis,
+    inference_url: str,
+) -> None:
+    await start_bot()
+    user = new_id()
+    images, _ = gallery_source
+    photo = (images / "work_005.jpg").read_bytes()
+    send_photo(telegram, user, photo, lang="ru")
+    panel = await telegram.wait_for(is_panel(user), timeout=120)
+
+    description = next(c for c in texts_to(telegram, user) if c.params["text"].startswith("🖼"))
+    shown = description.params["text"][2:].strip()
+    cached = CachedAnalysis.parse(await AnalysisCache(bot_redis, ttl_seconds=60).get(hashlib.sha256(photo).hexdigest()))
+    # The describer writes English; the user reads the service's Russian translation of it, cached with the photo.
+    assert cached.description and cached.translations["ru"] == shown != cached.description
+    async with httpx.AsyncClient(base_url=inference_url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as c:
+        translated = (await c.post("/v1/translate", json={"text": cached.description, "language": "ru"})).json()
+    assert translated["text"] == shown
+    async with pool.acquire() as conn:
+        analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
+    assert analysis["language"] == "ru" and analysis["description"] == shown
+
+    # An English user sending the same photo gets the English description from the cache.
+    other = new_id()
+    send_photo(telegram, other, photo, lang="en")
+    await telegram.wait_for(is_panel(other), timeout=120)
+    english = next(c for c in texts_to(telegram, other) if c.params["text"].startswith("🖼"))
+    assert english.params["text"][2:].strip() == cached.description
