@@ -37,6 +37,7 @@ def model_settings(workdir: Path, max_new_tokens: int = 32) -> dict[str, object]
         "quantization": "none",
         "device": "cpu",
         "max_new_tokens": max_new_tokens,
+        "translation_models": {},  # opus-mt is not downloaded here; bench_translate measures it on its own
     }
 
 

@@ -20,6 +20,7 @@ from inference.contract import (
     RecommenderInfo,
     RecommendersResponse,
     SuggestResponse,
+    TranslateResponse,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,12 @@ class InferenceClient:
         """A diverse sample of works for a new user to pick favourites from."""
         payload = {"k": k, "exclude": list(exclude), "seed": seed}
         return (await self._json("POST", "/v1/onboarding", OnboardingResponse, payload)).artworks
+
+    async def translate(self, text: str, language: str) -> str:
+        """An English description in the user's language ('en' comes back as is). A language the service has no
+        translator for is refused like any other request (`InferenceUnavailable('HTTP 422')`)."""
+        payload = {"text": text, "language": language}
+        return (await self._json("POST", "/v1/translate", TranslateResponse, payload)).text
 
     async def artwork_image(self, artwork_id: int) -> bytes:
         try:

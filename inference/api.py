@@ -46,13 +46,14 @@ from inference.recommenders import Recommender, UnknownRecommender
 from inference.schemas import MAX_K, parse_feedback, parse_recommender_names, to_events
 from inference.settings import InferenceSettings
 from inference.taste_routes import taste_router
+from inference.translate_routes import translate_router
 
 logger = logging.getLogger(__name__)
 
 # Bodies capped by UploadLimit: the photo uploads at INFERENCE_MAX_UPLOAD_BYTES, and the JSON of the taste
-# routes (feedback, exclusions) at the much smaller INFERENCE_MAX_JSON_BYTES.
+# routes (feedback, exclusions) and of /v1/translate at the much smaller INFERENCE_MAX_JSON_BYTES.
 UPLOAD_PATHS = ("/v1/look", "/v1/analyze")
-JSON_PATHS = ("/v1/suggest", "/v1/onboarding")
+JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 READ_CHUNK = 256 * 1024
 
@@ -99,6 +100,7 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     _install_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(taste_router(settings))
+    app.include_router(translate_router(settings))
     return app
 
 

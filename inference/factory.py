@@ -6,8 +6,9 @@ import torch
 
 from inference.describer import LlavaDescriber
 from inference.embedders import ClipEmbedder, SentenceEmbedder
-from inference.models import Describer, Models
+from inference.models import Describer, Models, Translator
 from inference.settings import ModelSettings
+from inference.translator import MarianTranslator
 
 
 def pick_device(requested: str) -> str:
@@ -36,6 +37,20 @@ def build_describer(settings: ModelSettings, device: str) -> Describer:
     raise ValueError(f"unknown describer {settings.describer!r}")
 
 
+def build_translators(settings: ModelSettings, device: str) -> dict[str, Translator]:
+    """One MarianMT per configured language; nothing is loaded here."""
+    return {
+        language: MarianTranslator(
+            model,
+            language,
+            device=device,
+            num_beams=settings.translation_num_beams,
+            batch_size=settings.translation_batch_size,
+        )
+        for language, model in settings.translation_models.items()
+    }
+
+
 def build_models(settings: ModelSettings) -> Models:
     """The model bundle, not loaded yet: `Models.load()` does the slow part when the caller is ready."""
     device = pick_device(settings.device)
@@ -43,4 +58,5 @@ def build_models(settings: ModelSettings) -> Models:
         clip=ClipEmbedder(settings.clip_arch, settings.clip_weights, device, settings.clip_config),
         text=SentenceEmbedder(settings.text_model, device),
         describer=build_describer(settings, device),
+        translators=build_translators(settings, device),
     )

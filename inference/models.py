@@ -6,7 +6,7 @@ float32 numpy arrays with L2-normalised rows. Nothing is loaded at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -50,11 +50,24 @@ class Describer(Protocol):
     def describe(self, images: list[Image.Image]) -> list[str]: ...
 
 
+class Translator(Protocol):
+    """English descriptions into one other language (MarianMT opus-mt-en-<language>)."""
+
+    name: str
+    language: str
+
+    def load(self) -> None: ...
+    def translate(self, texts: list[str]) -> list[str]: ...
+
+
 @dataclass
 class Models:
     clip: ImageTextEmbedder
     text: TextEmbedder
     describer: Describer
+    translators: dict[str, Translator] = field(default_factory=dict)
+    """By target language. Loaded by the service at start (`translate_routes`), not by `load()`: the gallery
+    build needs no translator."""
 
     def identity(self) -> ModelIdentity:
         return ModelIdentity(
@@ -72,6 +85,7 @@ class Models:
             "clip": f"{identity.clip_arch}:{identity.clip_weights or 'random'}",
             "text": identity.text_model,
             "describer": self.describer.name,
+            **{f"translator_{language}": t.name for language, t in sorted(self.translators.items())},
         }
 
     def load(self) -> None:

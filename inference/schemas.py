@@ -52,6 +52,22 @@ class OnboardingRequest(BaseModel):
     seed: Seed = None
 
 
+MAX_TRANSLATE_CHARS = 4000  # a 160-token description is ~1000 characters; room for four, not for a book
+
+
+class TranslateRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TRANSLATE_CHARS, description="English text, e.g. a description.")
+    language: str = Field(
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+        max_length=35,
+        description="The reader's language as Telegram gives it ('ru', 'en', 'pt-br'); only the primary subtag counts.",
+    )
+
+    @property
+    def primary_language(self) -> str:
+        return self.language.replace("_", "-").split("-", 1)[0].lower()
+
+
 _feedback_adapter: TypeAdapter[list[FeedbackItem]] = TypeAdapter(Feedback)
 
 

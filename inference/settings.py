@@ -41,7 +41,24 @@ class ModelSettings(BaseSettings):
         "in a few sentences, as an art guide would."
     )
 
+    translation_models: dict[str, str] = Field(
+        default_factory=lambda: {"ru": "Helsinki-NLP/opus-mt-en-ru"},
+        description="Language -> MarianMT en->language model (local directory or hub id in the HF cache), as JSON; "
+        "descriptions are written in English and translated for other languages. {} turns translation off.",
+    )
+    translation_num_beams: int = Field(default=4, ge=1, le=8, description="Beam width of the translator.")
+    translation_batch_size: int = Field(default=16, ge=1, description="Sentences per translator `generate` call.")
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("translation_models")
+    @classmethod
+    def _translation_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        """Lower-case language codes; English is what the describer writes, so it takes no model."""
+        models = {language.strip().lower(): model for language, model in value.items()}
+        if "en" in models or "" in models:
+            raise ValueError("INFERENCE_TRANSLATION_MODELS maps target languages other than 'en' to models")
+        return models
 
 
 class InferenceSettings(ModelSettings):

