@@ -26,7 +26,8 @@ from inference import contract
 from inference import recommenders as registry
 from inference.batcher import Overloaded
 from inference.deps import SECURED, PipelineDep
-from inference.gallery_store import Artwork, Gallery, Hit
+from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, GalleryMismatchError, Hit
+from inference.identify import Identifier
 from inference.images import ImageRejected
 from inference.middleware import (
     MULTIPART_SLACK,
@@ -41,8 +42,9 @@ from inference.middleware import (
     too_large,
 )
 from inference.models import Models
-from inference.pipeline import Decoded, Pipeline
+from inference.pipeline import Decoded, Identified, Pipeline
 from inference.recommenders import Recommender, UnknownRecommender
+from inference.relevance import serving_floors
 from inference.schemas import MAX_K, parse_feedback, parse_recommender_names, to_events
 from inference.settings import InferenceSettings
 from inference.taste_routes import taste_router
@@ -52,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 # Bodies capped by UploadLimit: the photo uploads at INFERENCE_MAX_UPLOAD_BYTES, and the JSON of the taste
 # routes (feedback, exclusions) and of /v1/translate at the much smaller INFERENCE_MAX_JSON_BYTES.
-UPLOAD_PATHS = ("/v1/look", "/v1/analyze")
+UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/identify")
 JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 READ_CHUNK = 256 * 1024
@@ -73,8 +75,12 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
         gallery = await asyncio.to_thread(
             Gallery.load, settings.gallery_dir, loaded.identity(), registry.required_indices()
         )
+        gallery.manifest.relevance = serving_floors(
+            gallery.manifest.relevance, settings.relevance_floor, settings.gallery_dir
+        )
+        identifier = await asyncio.to_thread(_load_identifier, gallery) if settings.identify else None
         await asyncio.to_thread(loaded.describer.load)
-        pipeline = Pipeline(settings, loaded, gallery)
+        pipeline = Pipeline(settings, loaded, gallery, identifier)
         pipeline.start()
         app.state.pipeline = pipeline
         logger.info("serving %d artworks from %s with %s", len(gallery), settings.gallery_dir, loaded.versions())
@@ -108,6 +114,20 @@ def _body_caps(settings: InferenceSettings) -> dict[str, BodyCap]:
     photo = BodyCap(settings.max_upload_bytes, MULTIPART_SLACK + settings.max_json_bytes)  # + the feedback field
     json_body = BodyCap(settings.max_json_bytes)
     return {**dict.fromkeys(UPLOAD_PATHS, photo), **dict.fromkeys(JSON_PATHS, json_body)}
+
+
+def _load_identifier(gallery: Gallery) -> Identifier:
+    """The gallery's identification data, memory-mapped: at 100 k works it costs page cache, not process memory."""
+    try:
+        identifier = Identifier.load(gallery.root / IDENTIFY_DIR, mmap=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise GalleryMismatchError(f"cannot load the identification data of {gallery.root}: {exc}") from exc
+    if identifier.works != len(gallery):
+        raise GalleryMismatchError(
+            f"gallery {gallery.root} is inconsistent: {len(gallery)} artworks, identification data for "
+            f"{identifier.works}; rebuild it"
+        )
+    return identifier
 
 
 def _build_models(settings: InferenceSettings) -> Models:
@@ -146,20 +166,25 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             gallery_size=len(pipeline.gallery),
             models=pipeline.models.versions(),
             dropped=pipeline.dropped(),
+            identification=pipeline.identification(),
         )
 
     @app.post("/v1/look", tags=["recommend"], dependencies=SECURED, form_limits=form_limits, **answer)
     async def look(
         request: Request, pipeline: PipelineDep, image: ImageField, k: KQuery = None
     ) -> contract.LookResponse:
-        """The fast path: decode, CLIP and FAISS only."""
+        """The fast path: decode, CLIP and FAISS, and at the same time identification (the recognised work is
+        the `match` and is left out of the set)."""
         start = time.perf_counter()
         decoded = await _decode_upload(image, pipeline, settings)
-        found = await _guard(pipeline.look(decoded.image, k or settings.top_k, decoded.sha256))
+        visual = await _guard(pipeline.visual(decoded, k or settings.top_k))
+        found = visual.look
         timings = {"decode": decoded.decode_ms, "clip": found.clip_ms, "search": found.search_ms}
+        timings.update(visual.identified.timings)
         return contract.LookResponse(
             image_sha256=decoded.sha256,
-            recommendations={"by_look": _hits(found.hits)},
+            recommendations={"by_look": _hits(registry.get("by_look").relevant(visual.hits, pipeline.gallery))},
+            match=_match(visual.identified, pipeline.gallery),
             timings_ms=_finish_timings(request, timings, start),
             models=pipeline.models.versions(),
         )
@@ -191,8 +216,22 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             image_sha256=decoded.sha256,
             description=analysis.description,
             recommendations={name: _hits(hits) for name, hits in analysis.recommendations.items()},
+            match=_match(analysis.identified, pipeline.gallery),
             timings_ms=_finish_timings(request, timings, start),
             models=pipeline.models.versions(),
+        )
+
+    @app.post("/v1/identify", tags=["recommend"], dependencies=SECURED, form_limits=form_limits, **answer)
+    async def identify(request: Request, pipeline: PipelineDep, image: ImageField) -> contract.IdentifyResponse:
+        """Which gallery work the photo shows: `match`, with where its corners are in the photo, or null when
+        no work is there (or identification is turned off). No set, no description."""
+        start = time.perf_counter()
+        decoded = await _decode_upload(image, pipeline, settings)
+        identified = await _guard(pipeline.identify(decoded))
+        return contract.IdentifyResponse(
+            image_sha256=decoded.sha256,
+            match=_match(identified, pipeline.gallery),
+            timings_ms=_finish_timings(request, {"decode": decoded.decode_ms, **identified.timings}, start),
         )
 
     @app.get("/v1/artworks/{artwork_id}", tags=["gallery"], dependencies=SECURED, **answer)
@@ -216,6 +255,24 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
 def public_artwork(artwork: Artwork) -> contract.Artwork:
     """A gallery work as the contract shows it (the gallery's own record also holds the file's hash)."""
     return contract.Artwork.model_validate({"artwork_id": artwork.id, **artwork.public()})
+
+
+def _match(identified: Identified, gallery: Gallery) -> contract.Match | None:
+    """The recognised work as the contract shows it, with the gallery's metadata."""
+    match = identified.match
+    if match is None:
+        return None
+    artwork = gallery.artworks[match.index]
+    return contract.Match(
+        artwork_id=artwork.id,
+        file=artwork.file,
+        title=artwork.title,
+        artist=artwork.artist,
+        year=artwork.year,
+        confidence=match.confidence,
+        inliers=match.inliers,
+        corners=[(float(x), float(y)) for x, y in match.corners],
+    )
 
 
 def _hits(hits: Iterable[Hit]) -> list[contract.Hit]:

@@ -158,3 +158,8 @@ class HealthResponse(_Answer):
     dropped: dict[str, int] = Field(
         default_factory=dict, description="Per model queue: requests dropped unserved because their client left."
     )
+    identification: dict[str, Any] | None = Field(
+        default=None,
+        description="Identification facts (works, visual words, bytes per work, calibrated threshold); "
+        "null when it is turned off.",
+    )

@@ -47,6 +47,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     build.add_argument("--quantization", choices=["auto", "nf4", "none"], help="INFERENCE_QUANTIZATION")
     build.add_argument("--device", choices=["auto", "cpu", "cuda"], help="INFERENCE_DEVICE")
     build.add_argument("--max-image-pixels", type=int, default=40_000_000, help="skip larger images (default 40M)")
+    build.add_argument(
+        "--identify-calibration",
+        type=int,
+        default=None,
+        metavar="N",
+        help="synthetic photos of works outside the gallery that calibrate the identification threshold "
+        "(default 200; about a second each)",
+    )
     build.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     build.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
@@ -74,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from inference.factory import build_models  # torch & co only once the arguments are fine
     from inference.gallery_build import build_gallery
 
+    if args.identify_calibration is not None and args.identify_calibration < 0:
+        raise SystemExit("--identify-calibration must be 0 or more")
+    calibration = {} if args.identify_calibration is None else {"identify_calibration": args.identify_calibration}
+
     try:
         models = build_models(settings)
     except (ValueError, FileNotFoundError) as exc:
@@ -88,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 progress=not args.no_progress,
                 max_image_pixels=args.max_image_pixels,
+                **calibration,
             )
     except KeyboardInterrupt:
         sys.stderr.write(f"\ninterrupted: finished batches are kept in {args.out}/.parts; rerun to resume\n")

@@ -5,6 +5,11 @@ vectors and descriptions are written to `<out>/.parts/` as soon as they exist (N
 pickle, and JSONL), and a rerun of the same build skips every file already there. Parts made by other models
 are discarded, never mixed in. Only when all files are done is the gallery assembled and `.parts` removed.
 
+Each batch also extracts the works' local features for identification (RootSIFT of the display copy, stored
+compactly in the parts). At assembly the identifier is built from them (visual vocabulary, inverted file),
+its threshold calibrated on synthetic phone photos of procedural paintings that are not in the gallery, and
+saved in `<out>/identify/` (see `inference.identify`).
+
 Broken files (empty, not an image, truncated, decompression bombs) are listed and skipped; exact duplicates
 (same SHA-256) are reported and only the first, in sorted path order, is kept. Artwork ids follow that order,
 so a resumed build and a clean one give the same gallery.
@@ -31,6 +36,7 @@ from tqdm import tqdm
 
 from inference.gallery_store import (
     FORMAT_VERSION,
+    IDENTIFY_DIR,
     IMAGES_DIR,
     MANIFEST,
     Artwork,
@@ -39,9 +45,14 @@ from inference.gallery_store import (
     build_index,
     check_indices,
 )
+from inference.identify import IdentifierBuilder, IdentifyConfig, StoredFeatures
+from inference.identify.features import FeatureExtractor
+from inference.identify.identifier import describe as describe_identifier
+from inference.identify.synthetic import outside_photos
 from inference.images import ImageRejected, decode_image
 from inference.models import Models
 from inference.recommenders import required_indices
+from inference.relevance import gallery_floors
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +62,9 @@ DISPLAY_MAX_SIDE = 1280
 DISPLAY_QUALITY = 90
 MAX_IMAGE_PIXELS = 40_000_000
 PARTS_DIR = ".parts"
+IDENTIFY_CALIBRATION = 200
+"""Synthetic photos of outside works the identification threshold is calibrated on by default: ~1 s each on
+two cores, so minutes against the hours of describing; enough for the fitted null tail (calibration.py)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class BuildReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     seconds: float = 0.0
     total_seconds: float = 0.0
+    identify: dict[str, object] = field(default_factory=dict)
+    """The identifier's numbers (`inference.identify.identifier.describe`) and its build time."""
 
     @property
     def images_per_second(self) -> float:
@@ -92,6 +108,16 @@ class BuildReport:
             f"  exact duplicates skipped: {len(self.duplicates)}",
             *(f"    {d.file} = {d.same_as}" for d in self.duplicates),
         ]
+        if self.identify:
+            threshold = self.identify.get("threshold")
+            min_inliers = threshold.get("min_inliers") if isinstance(threshold, dict) else None
+            lines.append(
+                f"  identification: {self.identify.get('bytes_per_work')} bytes/work "
+                f"({self.identify.get('mb_at_100k')} MB at 100 k works), "
+                f"{self.identify.get('vocabulary_words')} visual words, threshold {min_inliers} inliers "
+                f"calibrated on {self.identify.get('calibration_photos')} outside photos, "
+                f"built in {self.identify.get('seconds')} s"
+            )
         return "\n".join(lines)
 
 
@@ -104,6 +130,8 @@ class _Done:
     description: str
     image_vector: np.ndarray
     text_vector: np.ndarray
+    features: StoredFeatures
+    """Local features of the display copy, for identification."""
 
 
 def find_images(images_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -200,13 +228,17 @@ class _Parts:
             records = [json.loads(line) for line in records_path.read_text().splitlines() if line]
             image = np.load(f"{stem}.image.npy", allow_pickle=False)
             text = np.load(f"{stem}.text.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            features = _read_features(Path(f"{stem}.identify.npz"))
+        except (OSError, ValueError, KeyError) as exc:
             logger.warning("ignoring unreadable part %s: %s", records_path.name, exc)
             return []
-        if not len(records) == len(image) == len(text):
+        if not len(records) == len(image) == len(text) == len(features):
             logger.warning("ignoring inconsistent part %s", records_path.name)
             return []
-        return [_Done(r["file"], r["sha256"], r["description"], image[i], text[i]) for i, r in enumerate(records)]
+        return [
+            _Done(r["file"], r["sha256"], r["description"], image[i], text[i], features[i])
+            for i, r in enumerate(records)
+        ]
 
     def write(self, items: list[_Done]) -> None:
         """Arrays first, the JSONL last and atomically: a part counts only once its JSONL exists."""
@@ -216,6 +248,7 @@ class _Parts:
         for suffix, rows in arrays.items():
             with open(f"{stem}.{suffix}.npy", "wb") as out:
                 np.save(out, np.stack(rows).astype(np.float32), allow_pickle=False)
+        _write_features(Path(f"{stem}.identify.npz"), [i.features for i in items])
         records = [{"file": i.file, "sha256": i.sha256, "description": i.description} for i in items]
         scratch = Path(f"{stem}.jsonl.tmp")
         scratch.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -226,6 +259,32 @@ class _Parts:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_features(path: Path, features: list[StoredFeatures]) -> None:
+    """One part's local features as flat arrays plus a count per work (np.savez: no pickle)."""
+    with path.open("wb") as out:
+        np.savez(
+            out,
+            counts=np.array([f.xy.shape[0] for f in features], np.int64),
+            xy=np.concatenate([f.xy for f in features]).astype(np.float16),
+            frames=np.concatenate([f.frames for f in features]).astype(np.uint8),
+            descriptors=np.concatenate([f.descriptors for f in features]).astype(np.uint8),
+            sizes=np.array([f.size for f in features], np.int64).reshape(-1, 2),
+        )
+
+
+def _read_features(path: Path) -> list[StoredFeatures]:
+    with np.load(path, allow_pickle=False) as data:
+        counts, sizes = data["counts"], data["sizes"]
+        xy, frames, descriptors = data["xy"], data["frames"], data["descriptors"]
+    if len(counts) != len(sizes) or not int(counts.sum()) == len(xy) == len(frames) == len(descriptors):
+        raise ValueError("inconsistent identification features")
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    return [
+        StoredFeatures(xy[a:b], frames[a:b], descriptors[a:b], (int(w), int(h)))
+        for a, b, (w, h) in zip(offsets[:-1], offsets[1:], sizes, strict=True)
+    ]
 
 
 def _decode(path: Path, max_pixels: int) -> Image.Image:
@@ -259,9 +318,11 @@ def build_gallery(
     *,
     max_image_pixels: int = MAX_IMAGE_PIXELS,
     on_batch: Callable[[int], None] | None = None,
+    identify_calibration: int = IDENTIFY_CALIBRATION,
 ) -> BuildReport:
     """Build (or finish building) a gallery in `out_dir`. `on_batch(n)` runs after each saved batch, with
-    the number of images done so far in this run: a progress hook, and how tests interrupt a build."""
+    the number of images done so far in this run: a progress hook, and how tests interrupt a build.
+    `identify_calibration` synthetic photos of outside works calibrate the identification threshold."""
     started = time.perf_counter()
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     _check_paths(images_dir, out_dir)
@@ -270,9 +331,16 @@ def build_gallery(
 
     models.load()
     identity = models.identity().normalised()
+    features = IdentifyConfig()
+    extractor = FeatureExtractor(features.gallery_side, features.gallery_keypoints)
     parts = _Parts(
         out_dir / PARTS_DIR,
-        {"format": FORMAT_VERSION, "models": asdict(identity), "describer": models.describer.name},
+        {
+            "format": FORMAT_VERSION,
+            "models": asdict(identity),
+            "describer": models.describer.name,
+            "identify_features": {"side": extractor.max_side, "keypoints": extractor.max_keypoints},
+        },
     )
     done = parts.open()
 
@@ -310,7 +378,7 @@ def build_gallery(
                     logger.warning("skipping %s: %s", relative, reason)
                     report.skipped.append(Skipped(relative, reason))
             if images:
-                results = _process(images, decoded, models, parts)
+                results = _process(images, decoded, models, parts, extractor)
                 parts.write(results)
                 done.update({item.file: item for item in results})
                 report.processed += len(results)
@@ -322,7 +390,7 @@ def build_gallery(
     finished = [done[f] for f in kept if f in done]  # kept files that failed to decode are not in `done`
     if not finished:
         raise ValueError(f"no usable images in {images_dir}: nothing to build a gallery from")
-    _assemble(out_dir, finished, metadata, models, parts, report)
+    _assemble(out_dir, finished, metadata, models, parts, report, identify_calibration, progress)
     report.count = len(finished)
     parts.remove()
     report.skipped.sort(key=lambda s: s.file)
@@ -337,14 +405,21 @@ def build_gallery_naive(
     return build_gallery(images_dir, out_dir, models, metadata_csv, batch_size=1, progress=False)
 
 
-def _process(images: list[Image.Image], decoded: list[tuple[str, str]], models: Models, parts: _Parts) -> list[_Done]:
+def _process(
+    images: list[Image.Image],
+    decoded: list[tuple[str, str]],
+    models: Models,
+    parts: _Parts,
+    extractor: FeatureExtractor,
+) -> list[_Done]:
     image_vectors = models.clip.embed_images(images)
     descriptions = models.describer.describe(images)
     text_vectors = models.text.embed_texts(descriptions)
+    features = [StoredFeatures.of(extractor(np.asarray(image))) for image in images]
     for image, (_, sha) in zip(images, decoded, strict=True):
         image.save(parts.display_path(sha), "JPEG", quality=DISPLAY_QUALITY)
     return [
-        _Done(relative, sha, description, image_vectors[i], text_vectors[i])
+        _Done(relative, sha, description, image_vectors[i], text_vectors[i], features[i])
         for i, ((relative, sha), description) in enumerate(zip(decoded, descriptions, strict=True))
     ]
 
@@ -353,9 +428,17 @@ _DISPLAY_NAME = re.compile(r"^\d+\.jpg$")
 
 
 def _assemble(
-    out_dir: Path, items: list[_Done], metadata: Metadata, models: Models, parts: _Parts, report: BuildReport
+    out_dir: Path,
+    items: list[_Done],
+    metadata: Metadata,
+    models: Models,
+    parts: _Parts,
+    report: BuildReport,
+    identify_calibration: int,
+    progress: bool,
 ) -> None:
     (out_dir / MANIFEST).unlink(missing_ok=True)  # a half-replaced gallery must not load as a whole one
+    report.identify = _build_identifier(out_dir / IDENTIFY_DIR, items, identify_calibration, progress)
     display_dir = out_dir / IMAGES_DIR
     display_dir.mkdir(parents=True, exist_ok=True)
     for stale in display_dir.iterdir():
@@ -373,6 +456,14 @@ def _assemble(
                 **metadata.lookup(item.file),
             )
         )
+    image_vectors = np.stack([item.image_vector for item in items])
+    text_vectors = np.stack([item.text_vector for item in items])
+
+    def clip_texts(ids: list[int]) -> np.ndarray:
+        descriptions = [items[i].description for i in ids]
+        chunks = [models.clip.embed_texts(descriptions[at : at + 64]) for at in range(0, len(descriptions), 64)]
+        return np.concatenate(chunks)
+
     manifest = Manifest(
         models=models.identity().normalised(),
         describer=models.describer.name,
@@ -382,9 +473,31 @@ def _assemble(
             "skipped": len(report.skipped),
             "duplicates": len(report.duplicates),
         },
+        relevance=gallery_floors(image_vectors, text_vectors, clip_texts),
     )
-    image_index = build_index(np.stack([item.image_vector for item in items]))
-    text_index = build_index(np.stack([item.text_vector for item in items]))
+    image_index = build_index(image_vectors)
+    text_index = build_index(text_vectors)
     Gallery(out_dir, manifest, artworks, image_index, text_index).save()
     # A recommender registered with a new index fails the build here, not the service's start later.
     check_indices(out_dir, required_indices())
+
+
+def _build_identifier(folder: Path, items: list[_Done], calibration: int, progress: bool) -> dict[str, object]:
+    """Vocabulary, inverted file and keypoints from the works' stored features; the threshold calibrated on
+    `calibration` synthetic photos of procedural paintings, which no gallery holds."""
+    started = time.perf_counter()
+    builder = IdentifierBuilder(IdentifyConfig.for_gallery(len(items)))
+    for item in items:
+        builder.add_stored(item.features)
+    identifier = builder.build()
+    photos = outside_photos(calibration)
+    identifier.calibrate(
+        tqdm(photos, total=calibration, unit="photo", desc="calibrating identification", disable=not progress)
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    identifier.save(folder)
+    return {
+        **describe_identifier(identifier),
+        "calibration_photos": calibration,
+        "seconds": round(time.perf_counter() - started, 1),
+    }

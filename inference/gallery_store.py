@@ -2,11 +2,13 @@
 
 Layout of a gallery directory::
 
-    manifest.json    format version, count, CLIP arch/weights/dim, text model/dim, describer
+    manifest.json    format version, count, CLIP arch/weights/dim, text model/dim, describer, relevance floors
     artworks.jsonl   one JSON object per artwork, line i is artwork id i (= its FAISS row)
     image.faiss      inner-product index of L2-normalised CLIP image embeddings
     text.faiss       inner-product index of L2-normalised description embeddings
     images/<id>.jpg  a display copy (longest side <= 1280 px) that the service serves to the bot
+    identify/        identification data (format 2): visual vocabulary, inverted file, keypoints per work and
+                     the calibrated threshold (`inference.identify.Identifier.save`)
 
 Nothing here is pickled: JSON, JSONL and FAISS's own format only.
 """
@@ -21,12 +23,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-FORMAT_VERSION = 1
+from inference.relevance import Floor
+
+FORMAT_VERSION = 2
+FORMAT_CHANGES = {2: "identification data (identify/: visual vocabulary, inverted file, keypoints per work)"}
+"""What each format added: the reason an older gallery is refused, in the message that asks to rebuild it."""
 MANIFEST = "manifest.json"
 ARTWORKS = "artworks.jsonl"
 IMAGE_INDEX = "image.faiss"
 TEXT_INDEX = "text.faiss"
 IMAGES_DIR = "images"
+IDENTIFY_DIR = "identify"
 INDEX_FILES = {"image": IMAGE_INDEX, "text": TEXT_INDEX}
 """The gallery's FAISS indices by the name recommenders use to say which ones they search."""
 GENERIC_NAMES = frozenset({"model", "weights", "checkpoint"})
@@ -90,6 +97,8 @@ class Manifest:
     count: int
     format: int = FORMAT_VERSION
     extra: dict[str, object] = field(default_factory=dict)
+    relevance: dict[str, Floor] | None = None
+    """Similarity floor per search space (`inference.relevance`); None: built before floors existed."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -99,6 +108,11 @@ class Manifest:
                 "describer": self.describer,
                 "models": asdict(self.models),
                 "extra": self.extra,
+                **(
+                    {"relevance": {space: floor.to_dict() for space, floor in self.relevance.items()}}
+                    if self.relevance is not None
+                    else {}
+                ),
             },
             indent=2,
         )
@@ -112,6 +126,11 @@ class Manifest:
             count=int(raw["count"]),
             format=int(raw["format"]),
             extra=raw.get("extra", {}),
+            relevance=(
+                {space: Floor.from_dict(floor) for space, floor in raw["relevance"].items()}
+                if raw.get("relevance") is not None
+                else None
+            ),
         )
 
 
@@ -170,8 +189,11 @@ class Gallery:
         check_indices(root, required)
         manifest = Manifest.from_json(manifest_path.read_text())
         if manifest.format != FORMAT_VERSION:
+            raise GalleryMismatchError(format_refusal(root, manifest.format))
+        if not (root / IDENTIFY_DIR / "identify.json").is_file():
             raise GalleryMismatchError(
-                f"gallery format {manifest.format} is not supported (expected {FORMAT_VERSION}); rebuild it"
+                f"gallery {root} lacks its identification data ({IDENTIFY_DIR}/); rebuild it with "
+                "`python -m inference.gallery build`"
             )
         if expected is not None:
             check_models(manifest.models, expected, root)
@@ -223,6 +245,17 @@ class Gallery:
             [Hit(self.artworks[i], float(s)) for s, i in zip(row_scores, row_ids, strict=True) if i >= 0]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
+
+
+def format_refusal(root: Path, found: int) -> str:
+    """Why a gallery of another format cannot be served, and what to do."""
+    if found < FORMAT_VERSION:
+        missing = "; ".join(FORMAT_CHANGES[v] for v in range(found + 1, FORMAT_VERSION + 1) if v in FORMAT_CHANGES)
+        return (
+            f"gallery {root} has format {found}, this service reads format {FORMAT_VERSION}: it lacks {missing}, "
+            "which identifying the work in a photo needs. Rebuild it with `python -m inference.gallery build`"
+        )
+    return f"gallery {root} has format {found}, newer than this service reads ({FORMAT_VERSION}); update the service"
 
 
 def check_indices(root: Path, required: Mapping[str, Sequence[str]] | None = None) -> None:

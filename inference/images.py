@@ -14,6 +14,9 @@ import io
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# Key in the decoded image's `info` of the upload's own (width, height), upright (see `source_size`).
+SOURCE_SIZE = "artmatch_source_size"
+
 # Longest side after decoding: CLIP looks at ~224 px and LLaVA-1.6 at up to 672 px, so more is wasted work.
 MAX_SIDE = 1024
 
@@ -59,6 +62,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = MAX_SIDE) -> I
     if not data:
         raise ImageRejected("empty", "The upload is empty.")
     image = _open(data, max_pixels)
+    header_size = image.size
     _reject_animation(image)
     try:
         image.verify()  # structural checks (PNG CRCs, …) without decoding pixels
@@ -69,14 +73,24 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = MAX_SIDE) -> I
         raise _too_many_pixels(max_pixels) from exc
     except _DECODE_ERRORS as exc:
         raise ImageRejected("not_an_image", "The image file is damaged or incomplete.") from exc
+    loaded_size = image.size
     try:
         image = ImageOps.exif_transpose(image) or image
     except _DECODE_ERRORS:
         pass  # a broken EXIF block is not worth refusing the photo for
+    turned = image.size != loaded_size  # EXIF rotated it by 90 degrees: width and height swap
     image = _to_rgb(image)
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    image.info[SOURCE_SIZE] = header_size[::-1] if turned else header_size
     return image
+
+
+def source_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of the upload `image` was decoded from, upright: what positions in the uploaded photo
+    (an identified work's corners) are measured in. An image not from `decode_image` is its own source."""
+    size = image.info.get(SOURCE_SIZE)
+    return (int(size[0]), int(size[1])) if size else image.size
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

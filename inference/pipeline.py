@@ -9,6 +9,12 @@ The recommenders' searches and the taste math (FAISS reads and numpy: millisecon
 have a small "rank" pool, so they wait behind neither model. Nothing here runs torch, FAISS or numpy work on
 the loop.
 
+Identification (which gallery work is this photo of? `inference.identify`) has its own single thread too:
+OpenCV's SIFT and RANSAC release the GIL, so it runs next to CLIP rather than after it. Like the CLIP pass, it
+is shared per photo digest between /v1/identify, /v1/look and /v1/analyze. With real CLIP weights it also
+verifies CLIP's top image hits once the CLIP pass is done (local features shortlist first, CLIP adds to it).
+A recognised work is left out of every set: sets are asked for one work more and the match is dropped.
+
 An analysis computes only what its recommenders read (`Recommender.uses`): a request for `by_look` alone
 never waits for the describer. Work nobody waits for any more is not computed: a cancelled caller (its client
 hung up, see `middleware.CancelOnDisconnect`) leaves the batcher's queue, and a CLIP pass shared by /v1/look and
@@ -21,17 +27,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from feedback.taste import FeedbackEvent, TasteProfile
-from inference.batcher import MicroBatcher
+from inference.batcher import MicroBatcher, Overloaded
 from inference.gallery_store import Gallery, Hit
-from inference.images import decode_image, sha256_hex
+from inference.identify import Identifier, Match, Prepared
+from inference.identify.identifier import Candidate
+from inference.identify.identifier import describe as describe_identifier
+from inference.images import decode_image, sha256_hex, source_size
 from inference.models import Models
 from inference.recommenders import Query, Recommender
 from inference.settings import InferenceSettings
@@ -40,6 +49,7 @@ LOOK_REUSE_SECONDS = 30.0
 DESCRIPTION_FEATURES = frozenset({"description", "text_vector", "clip_text_vector"})
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _ms(start: float) -> float:
@@ -47,10 +57,11 @@ def _ms(start: float) -> float:
 
 
 @dataclass(eq=False)
-class _SharedLook:
-    """One CLIP pass that concurrent callers for the same photo wait on; `waiters` counts who still does."""
+class _Shared(Generic[T]):
+    """One computation (a CLIP pass, an identification) that concurrent callers for the same photo wait on;
+    `waiters` counts who still does."""
 
-    future: asyncio.Future[LookResult]
+    future: asyncio.Future[T]
     waiters: int = 0
 
 
@@ -86,25 +97,56 @@ class ClipTextResult:
 
 
 @dataclass
+class Identified:
+    """The work recognised in a photo (`match.index` is its artwork id; `corners` in the uploaded photo's
+    pixels), or None; timings of the identification (empty when it is turned off)."""
+
+    match: Match | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def artwork_id(self) -> int | None:
+        return self.match.index if self.match is not None else None
+
+
+@dataclass
+class Visual:
+    """/v1/look's answer: the visual set without the recognised work, the CLIP pass and the identification."""
+
+    hits: list[Hit]
+    look: LookResult
+    identified: Identified
+
+
+@dataclass
 class Analysis:
     description: str | None
     """None when no requested recommender needed one (the describer did not run)."""
     recommendations: dict[str, list[Hit]]
     timings: dict[str, float]
+    identified: Identified = field(default_factory=lambda: Identified(None))
 
 
 class Pipeline:
     """Owns the executors and batchers; `start()` and `stop()` bracket the service's life."""
 
-    def __init__(self, settings: InferenceSettings, models: Models, gallery: Gallery) -> None:
+    def __init__(
+        self, settings: InferenceSettings, models: Models, gallery: Gallery, identifier: Identifier | None = None
+    ) -> None:
         self.settings = settings
         self.models = models
         self.gallery = gallery
+        self.identifier = identifier
+        # CLIP's hits are worth verifying only when CLIP knows paintings; random weights rank at random.
+        self.fusion_candidates = settings.identify_clip_candidates if settings.clip_weights is not None else 0
+        self._identify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify")
+        self._identifications: dict[str, _Shared[Identified]] = {}
+        self._identifying = 0
         self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
         self._clip_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip")
         self._describe_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe")
         self._rank_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rank")
-        self._looks: dict[tuple[str, int], _SharedLook] = {}
+        self._looks: dict[tuple[str, int], _Shared[LookResult]] = {}
         self.look_batcher: MicroBatcher[tuple[Image.Image, int], LookResult] = MicroBatcher(
             "clip",
             self._look_batch,
@@ -140,7 +182,7 @@ class Pipeline:
     async def stop(self) -> None:
         for batcher in self._batchers():
             await batcher.stop()
-        for pool in (self._decode_pool, self._clip_pool, self._describe_pool, self._rank_pool):
+        for pool in (self._decode_pool, self._clip_pool, self._describe_pool, self._rank_pool, self._identify_pool):
             pool.shutdown(wait=False, cancel_futures=True)
 
     async def decode(self, data: bytes) -> Decoded:
@@ -152,33 +194,74 @@ class Pipeline:
         digest, concurrent and recent identical requests share one CLIP pass instead of paying for two."""
         if digest is None:
             return await self.look_batcher.submit((image, k))
-        key = (digest, k)
-        shared = self._looks.get(key)
-        if shared is None:
-            shared = _SharedLook(asyncio.ensure_future(self.look_batcher.submit((image, k))))
-            self._looks[key] = shared
-            shared.future.add_done_callback(lambda done: self._forget_look(key, shared))
-        shared.waiters += 1
+        return await _share(self._looks, (digest, k), lambda: self.look_batcher.submit((image, k)))
+
+    def look_k(self, k: int) -> int:
+        """Works to ask for a set of k: one more while identification may drop the recognised work."""
+        return k + 1 if self.identifier is not None else k
+
+    async def visual(self, decoded: Decoded, k: int) -> Visual:
+        """/v1/look: the CLIP pass and the identification at once; the recognised work is not in the set."""
+        found, identified = await gather_or_cancel(
+            self.look(decoded.image, self.look_k(k), decoded.sha256), self.identify(decoded, k)
+        )
+        return Visual(_without(found.hits, identified.artwork_id, k), found, identified)
+
+    async def identify(self, decoded: Decoded, k: int | None = None) -> Identified:
+        """Which gallery work the photo shows, if any; shared per photo digest like the CLIP pass. `k` is the
+        set size of the caller's look, so that the CLIP pass fusion waits for is the one the look runs."""
+        if self.identifier is None:
+            return Identified(None)
+        look_k = self.look_k(k or self.settings.top_k)
+        # One runs, up to max_queue wait (as in the batchers); a photo already being identified just joins.
+        if decoded.sha256 not in self._identifications and self._identifying > self.settings.max_queue:
+            raise Overloaded("identify", 1)
+        return await _share(self._identifications, decoded.sha256, lambda: self._identify(decoded, look_k))
+
+    async def _identify(self, decoded: Decoded, look_k: int) -> Identified:
+        identifier = self.identifier
+        assert identifier is not None
+        loop = asyncio.get_running_loop()
+        self._identifying += 1
         try:
-            # shield: one caller hanging up must not cancel the pass the other caller is waiting for...
-            return await asyncio.shield(shared.future)
-        except asyncio.CancelledError:
-            if shared.waiters == 1:  # ...but when the last one hangs up, nobody needs it
-                shared.future.cancel()
-                self._drop_look(key, shared)  # a caller arriving now must start a new pass, not join this one
-            raise
+            start = time.perf_counter()
+            prepared = await loop.run_in_executor(self._identify_pool, _prepare, identifier, decoded.image)
+            timings = {"identify_features": _ms(start)}
+            start = time.perf_counter()
+            best: Candidate | None = None
+            if prepared is not None:
+                best = await loop.run_in_executor(
+                    self._identify_pool, identifier.verify_candidates, prepared, prepared.shortlist
+                )
+                if self.fusion_candidates and not identifier.is_decisive(best):
+                    best = await self._verify_clip_hits(identifier, prepared, best, decoded, look_k)
+            timings["identify_verify"] = _ms(start)
         finally:
-            shared.waiters -= 1
+            self._identifying -= 1
+        match = identifier.decide(best)
+        return Identified(_in_upload_pixels(match, decoded.image) if match is not None else None, timings)
 
-    def _forget_look(self, key: tuple[str, int], shared: _SharedLook) -> None:
-        if shared.future.cancelled() or shared.future.exception() is not None:
-            self._drop_look(key, shared)
-        else:
-            asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, self._drop_look, key, shared)
+    async def _verify_clip_hits(
+        self, identifier: Identifier, prepared: Prepared, best: Candidate | None, decoded: Decoded, look_k: int
+    ) -> Candidate | None:
+        """Add CLIP's top image hits the local-feature shortlist missed (a repainted copy, a photo whose words
+        were mostly glare) and verify those too."""
+        found = await self.look(decoded.image, look_k, decoded.sha256)
+        hits = await self.rank(self.gallery.search_image, found.vector, self.fusion_candidates)
+        listed = {int(work) for work in prepared.shortlist}
+        extra = [hit.artwork.id for hit in hits[0] if hit.artwork.id not in listed]
+        if not extra:
+            return best
+        return await asyncio.get_running_loop().run_in_executor(
+            self._identify_pool, identifier.verify_candidates, prepared, extra, best
+        )
 
-    def _drop_look(self, key: tuple[str, int], shared: _SharedLook) -> None:
-        if self._looks.get(key) is shared:
-            del self._looks[key]
+    def identification(self) -> dict[str, Any] | None:
+        """What /healthz tells about identification: None when it is off."""
+        if self.identifier is None:
+            return None
+        facts = describe_identifier(self.identifier)
+        return {**facts, "clip_candidates": self.fusion_candidates}
 
     def dropped(self) -> dict[str, int]:
         """Per batcher, the items dropped because their caller gave up (for /healthz and tests)."""
@@ -207,9 +290,10 @@ class Pipeline:
         uses: set[str] = set().union(*(recommender.uses for recommender in recommenders))
         wants_image = "image_vector" in uses
         wants_description = bool(uses & DESCRIPTION_FEATURES)
-        found, described = await gather_or_cancel(
-            self.look(decoded.image, k, decoded.sha256) if wants_image else None,
+        found, described, identified = await gather_or_cancel(
+            self.look(decoded.image, self.look_k(k), decoded.sha256) if wants_image else None,
             self._describe(decoded.image, "clip_text_vector" in uses) if wants_description else None,
+            self.identify(decoded, k),
         )
         meant, clip_text = described if described is not None else (None, None)
         query = Query(
@@ -220,7 +304,10 @@ class Pipeline:
             profile=profile,
         )
         start = time.perf_counter()
-        recommendations = await self.rank(self._recommend, recommenders, query, k)
+        matched = identified.artwork_id
+        # one more work when one is to be dropped (asked for only then: a personal re-ranking depends on k)
+        ranked = await self.rank(self._recommend, recommenders, query, k + 1 if matched is not None else k)
+        recommendations = {name: _without(hits, matched, k) for name, hits in ranked.items()}
         timings = {"decode": decoded.decode_ms}
         if found is not None:
             timings["clip"] = found.clip_ms
@@ -229,7 +316,8 @@ class Pipeline:
             timings.update(describe=meant.describe_ms, text_embed=meant.text_embed_ms)
         if clip_text is not None:
             timings["clip_text"] = clip_text.clip_text_ms
-        return Analysis(query.description, recommendations, timings)
+        timings.update(identified.timings)
+        return Analysis(query.description, recommendations, timings, identified)
 
     async def _describe(self, image: Image.Image, with_clip_text: bool) -> tuple[MeaningResult, ClipTextResult | None]:
         meant = await self.meaning(image)
@@ -274,6 +362,55 @@ class Pipeline:
         vectors = self.models.clip.embed_texts(texts)
         clip_text_ms = _ms(start)
         return [ClipTextResult(vector, clip_text_ms) for vector in vectors]
+
+
+def _without(hits: list[Hit], artwork_id: int | None, k: int) -> list[Hit]:
+    """The first k hits that are not the recognised work."""
+    return [hit for hit in hits if hit.artwork.id != artwork_id][:k]
+
+
+def _prepare(identifier: Identifier, image: Image.Image) -> Prepared | None:
+    return identifier.prepare(np.asarray(image))
+
+
+def _in_upload_pixels(match: Match, image: Image.Image) -> Match:
+    """Corners found in the decoded image (at most 1024 px) moved to the uploaded photo's own pixels."""
+    width, height = source_size(image)
+    sx, sy = width / image.width, height / image.height
+    corners = [(round(x * sx, 1), round(y * sy, 1)) for x, y in match.corners]
+    return Match(match.index, match.inliers, match.confidence, corners)
+
+
+async def _share(table: dict[Any, _Shared[T]], key: Any, start: Callable[[], Awaitable[T]]) -> T:
+    """Join the computation running (or finished in the last LOOK_REUSE_SECONDS) for `key`, or start one."""
+    shared = table.get(key)
+    if shared is None:
+        created: _Shared[T] = _Shared(asyncio.ensure_future(start()))
+        table[key] = shared = created
+        created.future.add_done_callback(lambda done: _forget(table, key, created))
+    shared.waiters += 1
+    try:
+        # shield: one caller hanging up must not cancel the work the other caller is waiting for...
+        return await asyncio.shield(shared.future)
+    except asyncio.CancelledError:
+        if shared.waiters == 1:  # ...but when the last one hangs up, nobody needs it
+            shared.future.cancel()
+            _drop(table, key, shared)  # a caller arriving now must start anew, not join this one
+        raise
+    finally:
+        shared.waiters -= 1
+
+
+def _forget(table: dict[Any, _Shared[T]], key: Any, shared: _Shared[T]) -> None:
+    if shared.future.cancelled() or shared.future.exception() is not None:
+        _drop(table, key, shared)
+    else:
+        asyncio.get_running_loop().call_later(LOOK_REUSE_SECONDS, _drop, table, key, shared)
+
+
+def _drop(table: dict[Any, _Shared[T]], key: Any, shared: _Shared[T]) -> None:
+    if table.get(key) is shared:
+        del table[key]
 
 
 async def gather_or_cancel(*calls: Awaitable[Any] | None) -> list[Any]:

@@ -68,6 +68,11 @@ class InferenceSettings(ModelSettings):
     gallery_dir: Path = Field(description="A directory made by `python -m inference.gallery build`.")
 
     top_k: int = 5
+    relevance_floor: bool = Field(
+        default=True,
+        description="Keep only hits at or above the gallery's similarity floor of their space (`inference.relevance`"
+        "), so a set may be short or empty; false shows the top k whatever they score.",
+    )
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_queue: int = 16
@@ -75,6 +80,18 @@ class InferenceSettings(ModelSettings):
     describe_batch_wait_ms: int = 20
     clip_batch_size: int = 32
     clip_batch_wait_ms: int = 5
+    identify: bool = Field(
+        default=True,
+        description="Recognise the exact gallery work in a photo (/v1/identify, `match` on /v1/look and "
+        "/v1/analyze); false answers `match: null` and loads no identification data.",
+    )
+    identify_clip_candidates: int = Field(
+        default=5,
+        ge=0,
+        le=50,
+        description="With real CLIP weights (INFERENCE_CLIP_WEIGHTS set), also verify this many of CLIP's top "
+        "image hits besides the local-feature shortlist.",
+    )
 
     max_json_bytes: int = Field(
         default=1024 * 1024,

@@ -9,7 +9,10 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
+
+from inference.identify.synthetic import painting
 
 PALETTES = [
     ((200, 30, 30), (250, 220, 40)),
@@ -35,6 +38,12 @@ def synthetic_artwork(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Imag
     return image
 
 
+def textured_artwork(seed: int, long_side: int = 384) -> Image.Image:
+    """A procedural 'painting' with brush strokes and grain: enough texture for local features, so a phone photo
+    of it can be identified (the flat `synthetic_artwork` has almost no keypoints)."""
+    return Image.fromarray(painting(np.random.default_rng(10_000 + seed), long_side))
+
+
 def image_bytes(image: Image.Image, fmt: str = "JPEG", **save_kwargs: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **save_kwargs)
@@ -42,7 +51,7 @@ def image_bytes(image: Image.Image, fmt: str = "JPEG", **save_kwargs: object) ->
 
 
 def write_gallery_folder(root: Path, count: int) -> tuple[Path, Path]:
-    """`count` synthetic artworks as JPEG files plus a metadata CSV like the real gallery's."""
+    """`count` textured synthetic artworks as JPEG files plus a metadata CSV like the real gallery's."""
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     metadata = root / "metadata.csv"
@@ -51,7 +60,7 @@ def write_gallery_folder(root: Path, count: int) -> tuple[Path, Path]:
         writer.writerow(["file", "title", "artist", "year", "style", "genre", "source"])
         for i in range(count):
             name = f"work_{i:03d}.jpg"
-            synthetic_artwork(i).save(images / name, quality=92)
+            textured_artwork(i).save(images / name, quality=92)
             writer.writerow(
                 [name, f"Composition No. {i}", f"Painter {i % 4}", str(1880 + i), "Fauvism", "", "x"]
             )

@@ -27,7 +27,9 @@ def tiny_gallery(
 ) -> Path:
     images, metadata = gallery_source
     out = tmp_path_factory.mktemp("gallery") / "built"
-    build_gallery(images, out, tiny_models, metadata_csv=metadata, batch_size=8, progress=False)
+    build_gallery(
+        images, out, tiny_models, metadata_csv=metadata, batch_size=8, progress=False, identify_calibration=8
+    )
     return out
 
 

@@ -5,6 +5,6 @@ with MAGSAC, and a threshold calibrated on photos of works outside the gallery. 
 """
 
 from inference.identify.calibration import Threshold
-from inference.identify.identifier import Identifier, IdentifierBuilder, IdentifyConfig, Match
+from inference.identify.identifier import Identifier, IdentifierBuilder, IdentifyConfig, Match, Prepared, StoredFeatures
 
-__all__ = ["IdentifyConfig", "Identifier", "IdentifierBuilder", "Match", "Threshold"]
+__all__ = ["IdentifyConfig", "Identifier", "IdentifierBuilder", "Match", "Prepared", "StoredFeatures", "Threshold"]

@@ -13,6 +13,7 @@ big arrays instead of reading them, so a 100 k gallery costs page cache, not pro
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,13 @@ class IdentifyConfig:
     seed: int = 0
 
     @classmethod
+    def for_gallery(cls, works: int, **overrides: Any) -> IdentifyConfig:
+        """The defaults with a vocabulary sized to the gallery: ~1.6 words per work (2^14 at 10 k works, what
+        the benchmark measured), at least 512 so small galleries still have specific words."""
+        words = min(cls.vocabulary_words, max(512, 1 << math.ceil(math.log2(max(works, 1) * 1.6))))
+        return cls(**{"vocabulary_words": words, **overrides})
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> IdentifyConfig:
         return cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
@@ -73,6 +81,15 @@ class Candidate:
     index: int
     verification: Verification
     scale: float
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A photo's half-done identification: its features, their visual words and the tf-idf shortlist."""
+
+    features: LocalFeatures
+    words: npt.NDArray[np.uint32]
+    shortlist: npt.NDArray[np.int64]
 
 
 @dataclass
@@ -109,12 +126,10 @@ class Identifier:
             self._extractor = FeatureExtractor(self.config.query_side, self.config.query_keypoints)
         return self._extractor
 
-    def best_candidate(self, image: npt.NDArray[np.uint8]) -> Candidate | None:
-        """Verify the tf-idf shortlist and return the candidate with the most inliers (None if none plausible).
-
-        Stops early once a candidate has three times the threshold's inliers: nothing that strong happens by
-        chance, and a second work that strong would be a duplicate in the gallery.
-        """
+    def prepare(self, image: npt.NDArray[np.uint8]) -> Prepared | None:
+        """The photo's features, visual words and tf-idf shortlist (None when the image holds too few keypoints
+        to identify anything). The first half of `best_candidate`: the service runs it while CLIP runs, then
+        verifies the shortlist and, when real CLIP weights are configured, CLIP's top hits too."""
         try:
             features = self.extractor()(image)
         except ValueError:
@@ -122,8 +137,25 @@ class Identifier:
         if len(features) < 8:
             return None
         words = self.vocabulary.assign(features.descriptors)
-        best: Candidate | None = None
-        for work in self.index.shortlist(words, self.config.shortlist):
+        return Prepared(features, words, self.index.shortlist(words, self.config.shortlist))
+
+    def is_decisive(self, candidate: Candidate | None) -> bool:
+        """Three times the threshold's inliers: nothing that strong happens by chance, and a second work that
+        strong would be a duplicate in the gallery, so verifying further candidates cannot change the answer."""
+        return candidate is not None and candidate.verification.inliers >= 3 * self.threshold.min_inliers
+
+    def verify_candidates(
+        self, prepared: Prepared, works: Iterable[int], best: Candidate | None = None
+    ) -> Candidate | None:
+        """Verify `works` in order and return the candidate with the most inliers, `best` (from an earlier call)
+        included; stops early at a decisive one (`is_decisive`)."""
+        features, words = prepared.features, prepared.words
+        for work in works:
+            if self.is_decisive(best):
+                break
+            work = int(work)
+            if not 0 <= work < self.works:
+                continue
             start, end = int(self.keypoint_offsets[work]), int(self.keypoint_offsets[work + 1])
             width, height = (float(v) for v in self.work_sizes[work])
             found = verify(
@@ -137,19 +169,25 @@ class Identifier:
                 seed=self.config.seed,
             )
             if found is not None and (best is None or found.inliers > best.verification.inliers):
-                best = Candidate(int(work), found, features.scale)
-                if found.inliers >= 3 * self.threshold.min_inliers:
-                    break
+                best = Candidate(work, found, features.scale)
         return best
 
-    def identify(self, image: npt.NDArray[np.uint8]) -> Match | None:
-        """The claimed work, or None when no candidate clears the calibrated threshold (or the image is unusable)."""
-        best = self.best_candidate(image)
+    def best_candidate(self, image: npt.NDArray[np.uint8]) -> Candidate | None:
+        """Verify the tf-idf shortlist and return the candidate with the most inliers (None if none plausible)."""
+        prepared = self.prepare(image)
+        return None if prepared is None else self.verify_candidates(prepared, prepared.shortlist)
+
+    def decide(self, best: Candidate | None) -> Match | None:
+        """The claim a best candidate makes: None unless it clears the calibrated threshold."""
         if best is None or not self.threshold.accepts(best.verification.inliers):
             return None
         corners = [(float(x) * best.scale, float(y) * best.scale) for x, y in best.verification.corners]
         inliers = best.verification.inliers
         return Match(best.index, inliers, round(self.threshold.confidence(inliers), 4), corners)
+
+    def identify(self, image: npt.NDArray[np.uint8]) -> Match | None:
+        """The claimed work, or None when no candidate clears the calibrated threshold (or the image is unusable)."""
+        return self.decide(self.best_candidate(image))
 
     def calibrate(self, negatives: Iterable[npt.NDArray[np.uint8]]) -> list[int]:
         """Set the threshold from photos of works NOT in the gallery (see calibration.py); returns their scores."""
@@ -208,6 +246,22 @@ class Identifier:
         return (parts["index"] + parts["keypoints"]) / max(self.works, 1)
 
 
+@dataclass(frozen=True)
+class StoredFeatures:
+    """One gallery work's features in the compact form the builder keeps: positions as float16 and descriptors
+    as uint8 (what a resumable build writes to disk between runs)."""
+
+    xy: npt.NDArray[np.float16]
+    frames: npt.NDArray[np.uint8]
+    descriptors: npt.NDArray[np.uint8]
+    size: tuple[int, int]
+
+    @classmethod
+    def of(cls, features: LocalFeatures) -> StoredFeatures:
+        descriptors = np.round(features.descriptors * 255.0).astype(np.uint8)
+        return cls(features.xy.astype(np.float16), features.frames, descriptors, features.size)
+
+
 class IdentifierBuilder:
     """Collect gallery works one by one, then train the vocabulary and index them.
 
@@ -233,10 +287,14 @@ class IdentifierBuilder:
 
     def add_features(self, features: LocalFeatures) -> None:
         """Add one work's features (extracted with this config's gallery size, e.g. in worker processes)."""
-        self._xy.append(features.xy.astype(np.float16))
-        self._frames.append(features.frames)
-        self._descriptors.append(np.round(features.descriptors * 255.0).astype(np.uint8))
-        self._sizes.append(features.size)
+        self.add_stored(StoredFeatures.of(features))
+
+    def add_stored(self, stored: StoredFeatures) -> None:
+        """Add one work's features as stored between runs (e.g. in an interrupted gallery build's parts)."""
+        self._xy.append(stored.xy)
+        self._frames.append(stored.frames)
+        self._descriptors.append(stored.descriptors)
+        self._sizes.append(stored.size)
 
     def build(self) -> Identifier:
         if not self._sizes:

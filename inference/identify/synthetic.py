@@ -10,6 +10,7 @@ frame on a wall, glare, blur, sensor noise, a colour cast and JPEG compression a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -159,3 +160,12 @@ def photograph(
     corners = np.asarray(cv2.perspectiveTransform(inner.reshape(-1, 1, 2).astype(np.float64), h), np.float64)
     corners = corners.reshape(4, 2)
     return Photo(np.ascontiguousarray(decoded), corners, buf.tobytes())
+
+
+def outside_photos(count: int, seed: int = 2_000_000, long_side: int = 512) -> Iterator[Image]:
+    """Phone photos of `count` fresh procedural paintings: photos of works that are not in any gallery, for
+    calibrating the identification threshold at build when no real outside photos are at hand. The seed is far
+    from the ones tests and benchmarks use for gallery works."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        yield photograph(rng, painting(rng, long_side)).image

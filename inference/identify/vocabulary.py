@@ -43,9 +43,11 @@ class Vocabulary:
         """k-means on a sample of gallery descriptors. Fewer distinct descriptors than `words` shrinks the
         vocabulary rather than failing (tiny galleries in tests)."""
         x = np.ascontiguousarray(descriptors, np.float32)
-        k = int(min(words, max(1, x.shape[0] // 4)))
-        if k < 2:
-            raise ValueError("too few descriptors to train a visual vocabulary")
+        if x.shape[0] < 8:
+            # A gallery of flat images: too few descriptors for k-means. Each descriptor is its own word (or one
+            # empty word), so the build still succeeds; such works cannot be identified anyway.
+            return cls(x if x.shape[0] else np.zeros((1, x.shape[1] if x.ndim == 2 else 128), np.float32))
+        k = int(min(words, max(2, x.shape[0] // 4)))
         kmeans = faiss.Kmeans(
             x.shape[1],
             k,

@@ -42,6 +42,10 @@ def gallery_photo(gallery_dir: Path, source_images: Path, index: int) -> tuple[i
     return artwork.id, (source_images / artwork.file).read_bytes()
 
 
+def ids(hits: list[dict[str, Any]]) -> list[int]:
+    return [int(hit["artwork_id"]) for hit in hits]
+
+
 def assert_ranked(hits: list[dict[str, object]], k: int) -> None:
     assert len(hits) == k
     assert all(HIT_KEYS <= hit.keys() for hit in hits)
@@ -80,6 +84,7 @@ async def test_everything_but_health_and_docs_needs_the_token(api: httpx.AsyncCl
     for response in (
         await api.post("/v1/look", files=upload(photo), headers=headers),
         await api.post("/v1/analyze", files=upload(photo), headers=headers),
+        await api.post("/v1/identify", files=upload(photo), headers=headers),
         await api.get("/v1/artworks/0", headers=headers),
         await api.get("/v1/artworks/0/image", headers=headers),
     ):
@@ -88,27 +93,55 @@ async def test_everything_but_health_and_docs_needs_the_token(api: httpx.AsyncCl
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert (await api.get("/docs")).status_code == 200
     spec = (await api.get("/openapi.json")).json()
-    assert {"/v1/look", "/v1/analyze", "/v1/artworks/{artwork_id}/image", "/healthz"} <= spec["paths"].keys()
+    assert {
+        "/v1/look",
+        "/v1/analyze",
+        "/v1/identify",
+        "/v1/artworks/{artwork_id}/image",
+        "/healthz",
+    } <= spec["paths"].keys()
 
 
 # --- the fast path and the full answer ---
 
 
-async def test_look_ranks_the_uploaded_gallery_image_first(
-    api: httpx.AsyncClient, tiny_gallery: Path, gallery_source: tuple[Path, Path], tiny_models: Models
+async def test_look_ranks_the_uploaded_gallery_image_first_when_identification_is_off(
+    make_settings: Callable[..., InferenceSettings],
+    tiny_gallery: Path,
+    gallery_source: tuple[Path, Path],
+    tiny_models: Models,
+) -> None:
+    artwork_id, photo = gallery_photo(tiny_gallery, gallery_source[0], 3)
+    async with serving(make_settings(identify=False), tiny_models) as client:
+        response = await client.post("/v1/look", params={"k": 5}, files=upload(photo), headers=AUTH)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"image_sha256", "recommendations", "match", "timings_ms", "models"}
+        assert body["match"] is None
+        hits = body["recommendations"]["by_look"]
+        assert_ranked(hits, 5)
+        assert hits[0]["artwork_id"] == artwork_id
+        assert hits[0]["score"] > 0.99
+        assert set(body["timings_ms"]) == {"decode", "clip", "search", "total"}
+        assert body["models"] == tiny_models.versions()
+        assert len(body["image_sha256"]) == 64
+        assert (await client.get("/healthz")).json()["identification"] is None
+        identify = await client.post("/v1/identify", files=upload(photo), headers=AUTH)
+        assert identify.status_code == 200 and identify.json()["match"] is None
+
+
+async def test_look_names_the_uploaded_gallery_work_and_leaves_it_out_of_the_set(
+    api: httpx.AsyncClient, tiny_gallery: Path, gallery_source: tuple[Path, Path]
 ) -> None:
     artwork_id, photo = gallery_photo(tiny_gallery, gallery_source[0], 3)
     response = await api.post("/v1/look", params={"k": 5}, files=upload(photo), headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_sha256", "recommendations", "timings_ms", "models"}
+    assert body["match"]["artwork_id"] == artwork_id
     hits = body["recommendations"]["by_look"]
     assert_ranked(hits, 5)
-    assert hits[0]["artwork_id"] == artwork_id
-    assert hits[0]["score"] > 0.99
-    assert set(body["timings_ms"]) == {"decode", "clip", "search", "total"}
-    assert body["models"] == tiny_models.versions()
-    assert len(body["image_sha256"]) == 64
+    assert artwork_id not in {hit["artwork_id"] for hit in hits}
+    assert set(body["timings_ms"]) == {"decode", "clip", "search", "identify_features", "identify_verify", "total"}
 
 
 async def test_look_defaults_to_settings_top_k_and_caps_k(api: httpx.AsyncClient) -> None:
@@ -128,12 +161,22 @@ async def test_analyze_describes_and_recommends_both_ways(
     response = await api.post("/v1/analyze", params={"k": 3}, files=upload(photo), headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_sha256", "description", "recommendations", "timings_ms", "models"}
+    assert set(body) == {"image_sha256", "description", "recommendations", "match", "timings_ms", "models"}
     assert isinstance(body["description"], str) and body["description"].strip()
     assert_ranked(body["recommendations"]["by_look"], 3)
     assert_ranked(body["recommendations"]["by_meaning"], 3)
-    assert body["recommendations"]["by_look"][0]["artwork_id"] == artwork_id
-    assert set(body["timings_ms"]) == {"decode", "clip", "search", "describe", "text_embed", "total"}
+    assert body["match"]["artwork_id"] == artwork_id  # the photographed work is named, not recommended
+    assert all(artwork_id not in ids(hits) for hits in body["recommendations"].values())
+    assert set(body["timings_ms"]) == {
+        "decode",
+        "clip",
+        "search",
+        "describe",
+        "text_embed",
+        "identify_features",
+        "identify_verify",
+        "total",
+    }
     assert all(value >= 0 for value in body["timings_ms"].values())
 
 
@@ -165,7 +208,7 @@ async def test_look_and_analyze_of_the_same_photo_agree(api: httpx.AsyncClient) 
     ids=["empty", "pdf", "text", "truncated-jpeg", "gif", "png-bomb"],
 )
 async def test_non_images_get_a_4xx_json_error(api: httpx.AsyncClient, data: bytes, status: int, code: str) -> None:
-    for path in ("/v1/look", "/v1/analyze"):
+    for path in ("/v1/look", "/v1/analyze", "/v1/identify"):
         response = await api.post(path, files=upload(data), headers=AUTH)
         assert response.status_code == status, response.text
         body = response.json()
@@ -190,6 +233,7 @@ async def test_uploads_over_the_cap_get_413(
 
         just_over = await client.post("/v1/look", files=upload(b"\xff" * (cap + 1)), headers=AUTH)
         way_over = await client.post("/v1/analyze", files=upload(b"\xff" * (5 * 1024 * 1024)), headers=AUTH)
+        identify_over = await client.post("/v1/identify", files=upload(b"\xff" * (5 * 1024 * 1024)), headers=AUTH)
 
         async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted while streaming
             yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.jpg"\r\n\r\n'
@@ -200,7 +244,7 @@ async def test_uploads_over_the_cap_get_413(
         streamed = await client.post(
             "/v1/look", content=chunked(), headers={**AUTH, "Content-Type": "multipart/form-data; boundary=b"}
         )
-        for response in (just_over, way_over, streamed):
+        for response in (just_over, way_over, identify_over, streamed):
             assert response.status_code == 413, response.text
             assert response.json()["error"] == "too_large"
             assert "KiB" in response.json()["detail"]

@@ -15,14 +15,18 @@ from PIL import Image
 
 from inference import gallery
 from inference.gallery_build import PARTS_DIR, BuildReport, build_gallery
-from inference.gallery_store import Gallery, GalleryMismatchError
+from inference.gallery_store import IDENTIFY_DIR, Gallery, GalleryMismatchError
+from inference.identify import Identifier
+from inference.identify.synthetic import photograph
 from inference.images import decode_image
 from inference.models import Describer, Models
-from tests.factories import image_bytes, synthetic_artwork
+from tests.factories import image_bytes, synthetic_artwork, textured_artwork
 
 GOOD = 9  # 8 JPEGs, 1 PNG (one of them large) in the messy folder
 BROKEN = {"broken/truncated.jpg": "damaged", "empty.jpg": "empty file", "notes.jpg": "not an image"}
 SHARED_GALLERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "gallery"
+# No bar, and a handful of calibration photos for identification (the default 200 take minutes).
+QUICK: dict[str, Any] = {"progress": False, "identify_calibration": 3}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,7 @@ def built(
 ) -> tuple[Path, BuildReport]:
     images, metadata = messy_folder
     out = tmp_path_factory.mktemp("built") / "gallery"
-    report = build_gallery(images, out, tiny_models, metadata_csv=metadata, batch_size=4, progress=False)
+    report = build_gallery(images, out, tiny_models, metadata_csv=metadata, batch_size=4, **QUICK)
     return out, report
 
 
@@ -151,14 +155,12 @@ def test_an_interrupted_build_resumes_where_it_stopped(
     images, metadata = messy_folder
     out = tmp_path / "gallery"
     with pytest.raises(KeyboardInterrupt):
-        build_gallery(
-            images, out, tiny_models, metadata, batch_size=4, progress=False, on_batch=interrupt_after_first_batch
-        )
+        build_gallery(images, out, tiny_models, metadata, batch_size=4, on_batch=interrupt_after_first_batch, **QUICK)
     assert not (out / "manifest.json").exists() and list((out / PARTS_DIR).glob("part-*.jsonl"))
 
     counting = CountingDescriber(tiny_models.describer)
     models = Models(tiny_models.clip, tiny_models.text, counting)
-    report = build_gallery(images, out, models, metadata, batch_size=4, progress=False)
+    report = build_gallery(images, out, models, metadata, batch_size=4, **QUICK)
 
     first_batch = 4  # art_00..art_03, in sorted path order
     assert (report.resumed, report.processed, counting.described) == (
@@ -173,6 +175,10 @@ def test_an_interrupted_build_resumes_where_it_stopped(
     np.testing.assert_allclose(
         resumed.image_index.reconstruct_n(0, GOOD), clean.image_index.reconstruct_n(0, GOOD), atol=1e-6
     )
+    resumed_id, clean_id = Identifier.load(out / IDENTIFY_DIR), Identifier.load(built[0] / IDENTIFY_DIR)
+    assert resumed_id.works == clean_id.works == GOOD
+    for name in ("keypoint_offsets", "keypoint_xy", "keypoint_words", "work_sizes"):
+        np.testing.assert_array_equal(getattr(resumed_id, name), getattr(clean_id, name))
 
 
 def test_parts_from_other_models_are_discarded_not_mixed_in(
@@ -181,10 +187,10 @@ def test_parts_from_other_models_are_discarded_not_mixed_in(
     images, _ = messy_folder
     out = tmp_path / "gallery"
     with pytest.raises(KeyboardInterrupt):
-        build_gallery(images, out, tiny_models, batch_size=4, progress=False, on_batch=interrupt_after_first_batch)
+        build_gallery(images, out, tiny_models, batch_size=4, on_batch=interrupt_after_first_batch, **QUICK)
 
     other = CountingDescriber(tiny_models.describer, name="another-llava:nf4")
-    report = build_gallery(images, out, Models(tiny_models.clip, tiny_models.text, other), progress=False)
+    report = build_gallery(images, out, Models(tiny_models.clip, tiny_models.text, other), **QUICK)
 
     assert (report.resumed, report.processed, other.described) == (0, GOOD, GOOD)
     assert json.loads((out / "manifest.json").read_text())["describer"] == "another-llava:nf4"
@@ -195,14 +201,14 @@ def test_a_folder_without_usable_images_is_an_error(tiny_models: Models, tmp_pat
     (tmp_path / "images" / "a.jpg").write_text("no")
 
     with pytest.raises(ValueError, match="no usable images"):
-        build_gallery(tmp_path / "images", tmp_path / "out", tiny_models, progress=False)
+        build_gallery(tmp_path / "images", tmp_path / "out", tiny_models, **QUICK)
 
 
 def test_the_output_folder_must_not_contain_the_sources(tiny_models: Models, tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
 
     with pytest.raises(ValueError, match="must not contain the source images"):
-        build_gallery(tmp_path / "images", tmp_path, tiny_models, progress=False)
+        build_gallery(tmp_path / "images", tmp_path, tiny_models, **QUICK)
 
 
 def test_the_command_line_builds_with_models_from_flags(
@@ -228,6 +234,8 @@ def test_the_command_line_builds_with_models_from_flags(
             "--out",
             str(out),
             "--no-progress",
+            "--identify-calibration",
+            "2",
             "--device",
             "cpu",
             "--max-new-tokens",
@@ -254,7 +262,7 @@ def test_a_gallery_of_real_paintings(tiny_models: Models, tmp_path: Path) -> Non
     for row in rows:
         (images / Path(row["file"]).name).symlink_to((SHARED_GALLERY / row["file"]).resolve())
 
-    report = build_gallery(images, tmp_path / "out", tiny_models, SHARED_GALLERY / "metadata.csv", progress=False)
+    report = build_gallery(images, tmp_path / "out", tiny_models, SHARED_GALLERY / "metadata.csv", **QUICK)
 
     loaded = Gallery.load(tmp_path / "out", expected=tiny_models.identity())
     assert report.count + len(report.duplicates) == len(rows) and not report.skipped
@@ -262,3 +270,38 @@ def test_a_gallery_of_real_paintings(tiny_models: Models, tmp_path: Path) -> Non
     assert all(a.title == titles[a.file] and a.artist for a in loaded.artworks)
     own = loaded.search_image(loaded.image_index.reconstruct_n(0, len(loaded)), k=1)
     assert [hits[0].artwork.id for hits in own] == list(range(len(loaded)))
+    # a phone photo of one of the real paintings is recognised as that painting
+    identifier = Identifier.load(tmp_path / "out" / IDENTIFY_DIR)
+    work = loaded.artworks[len(loaded) // 2]
+    with Image.open(images / work.file) as source:
+        photo = photograph(np.random.default_rng(5), np.asarray(source.convert("RGB")), max_tilt_deg=30)
+    match = identifier.identify(photo.image)
+    assert match is not None and match.index == work.id
+
+
+def test_the_build_writes_calibrated_identification_data_and_reports_it(built: tuple[Path, BuildReport]) -> None:
+    out, report = built
+
+    identifier = Identifier.load(out / IDENTIFY_DIR, mmap=True)
+
+    assert identifier.works == report.count == GOOD
+    assert identifier.threshold.negatives == QUICK["identify_calibration"]
+    assert report.identify["works"] == GOOD and report.identify["calibration_photos"] == 3
+    assert "identification:" in report.summary() and "bytes/work" in report.summary()
+
+
+def test_a_photo_of_a_textured_work_is_identified_from_the_built_gallery(
+    tiny_models: Models, tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(5):
+        textured_artwork(100 + i).save(images / f"t{i}.jpg", quality=92)
+    build_gallery(images, tmp_path / "out", tiny_models, **QUICK)
+    identifier = Identifier.load(tmp_path / "out" / IDENTIFY_DIR, mmap=True)
+    loaded = Gallery.load(tmp_path / "out")
+
+    for artwork in loaded.artworks:
+        work = np.asarray(textured_artwork(100 + int(artwork.file[1])))
+        match = identifier.identify(photograph(np.random.default_rng(artwork.id), work, max_tilt_deg=30).image)
+        assert match is not None and match.index == artwork.id
