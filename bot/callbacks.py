@@ -54,3 +54,22 @@ class ForgetCallback(CallbackData, prefix="forget"):
     """Confirms or cancels /forget. It names no user on purpose: the presser's own data is all it can delete."""
 
     confirm: bool
+
+
+PageNumber = Annotated[int, Field(ge=1, le=100_000)]
+"""A /likes page; one past the collection's end is answered politely."""
+
+
+class LikesPageCallback(CallbackData, prefix="lk"):
+    """◀ ▶ under a /likes page: the page to send, counted on the collection as it is when pressed."""
+
+    page: PageNumber
+
+
+class UnlikeCallback(CallbackData, prefix="uk"):
+    """💔 under a /likes page: removes the presser's own ❤️ on `artwork_id` (it names no user on purpose).
+    `position` (its number in the album above) and `page` only redraw the panel."""
+
+    artwork_id: ArtworkId
+    position: Annotated[int, Field(ge=1, le=10)]
+    page: PageNumber

@@ -15,7 +15,9 @@ from bot.callbacks import (
     ForYouCallback,
     LanguageCallback,
     LikeCallback,
+    LikesPageCallback,
     SuggestionLikeCallback,
+    UnlikeCallback,
     VoteCallback,
 )
 from bot.texts import t
@@ -97,6 +99,24 @@ def suggestion_keyboard(
     per_row = 4 if len(artwork_ids) > 5 else max(1, len(artwork_ids))
     rows = [per_row] * ((len(artwork_ids) + per_row - 1) // per_row)
     builder.adjust(*rows, 1)
+    return builder.as_markup()
+
+
+def likes_keyboard(page: int, pages: int, works: Sequence[tuple[int, int]]) -> InlineKeyboardMarkup:
+    """Under a /likes page: 💔 n for each (position, artwork id) still liked, then ◀ ▶ to the pages around it."""
+    builder = InlineKeyboardBuilder()
+    for position, artwork_id in works:
+        builder.button(
+            text=f"💔 {position}", callback_data=UnlikeCallback(artwork_id=artwork_id, position=position, page=page)
+        )
+    nav = []
+    if page > 1:
+        nav.append(("◀", page - 1))
+    if page < pages:
+        nav.append(("▶", page + 1))
+    for arrow, target in nav:
+        builder.button(text=f"{arrow} {target}/{pages}", callback_data=LikesPageCallback(page=target))
+    builder.adjust(*[n for n in (len(works), len(nav)) if n])
     return builder.as_markup()
 
 

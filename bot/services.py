@@ -28,6 +28,7 @@ from bot.background import Job
 from bot.chat import AlbumCollector, ChatTurns
 from bot.daily_sender import DailySender
 from bot.inference_client import InferenceClient
+from bot.keyframes import KeyFrames
 from bot.personal import PersonalFlow
 from bot.photo_flow import PhotoFlow
 from bot.sending import SendLayer, install_send_layer
@@ -54,6 +55,7 @@ COMMANDS = {
     None: [
         ("start", "What ArtMatch does"),
         ("foryou", "Works picked for your taste"),
+        ("likes", "The works you liked"),
         ("help", "How it works"),
         ("lang", "Language"),
         ("daily", "A work picked for you every day"),
@@ -62,6 +64,7 @@ COMMANDS = {
     "ru": [
         ("start", "Что умеет ArtMatch"),
         ("foryou", "Работы под ваш вкус"),
+        ("likes", "Понравившиеся работы"),
         ("help", "Как это работает"),
         ("lang", "Язык"),
         ("daily", "Работа для вас каждый день"),
@@ -89,6 +92,7 @@ class Services:
     personal: PersonalFlow
     albums: AlbumCollector
     daily: DailySender
+    keyframes: KeyFrames
 
 
 def create_bot(settings: BotSettings) -> Bot:
@@ -179,6 +183,7 @@ def _wire(settings: BotSettings, bot: Bot, pool: asyncpg.Pool, redis: Redis, inf
             max_per_second=settings.daily_max_per_second,
             max_failures=settings.daily_max_failures,
         ),
+        keyframes=KeyFrames(),
     )
 
 

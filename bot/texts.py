@@ -29,20 +29,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "help": {
         "en": (
             "How it works:\n"
-            "1. Send a photo (or a JPEG/PNG/WebP file up to 20 MB).\n"
+            "1. Send a photo (or a JPEG/PNG/WebP file up to 20 MB), or a video or GIF: I look at its sharpest frame.\n"
             "2. I describe it and show two sets of similar works, each chosen a different way.\n"
             "3. Vote for the better set: A, B, both or neither.\n"
             "4. Tap a number under the sets: once ❤️ like, twice 👎 dislike, three times to undo.\n"
-            "/foryou — fresh works picked for your taste · /lang — switch language\n"
+            "/foryou — fresh works picked for your taste · /likes — the works you liked · /lang — switch language\n"
             "/daily — a work picked for you every day · /forget — delete everything I know about you"
         ),
         "ru": (
             "Как это работает:\n"
-            "1. Пришлите фото (или файл JPEG/PNG/WebP до 20 МБ).\n"
+            "1. Пришлите фото (или файл JPEG/PNG/WebP до 20 МБ), видео или GIF: я возьму самый чёткий кадр.\n"
             "2. Я опишу её и покажу два набора похожих работ, подобранных по-разному.\n"
             "3. Проголосуйте за лучший набор: A, B, оба или ни один.\n"
             "4. Нажмите номер под наборами: один раз ❤️ нравится, дважды 👎 не нравится, трижды — отмена.\n"
-            "/foryou — новые работы под ваш вкус · /lang — сменить язык\n"
+            "/foryou — новые работы под ваш вкус · /likes — понравившиеся работы · /lang — сменить язык\n"
             "/daily — работа для вас каждый день · /forget — удалить всё, что я о вас знаю"
         ),
     },
@@ -69,17 +69,40 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Файл пустой. Пришлите изображение ещё раз.",
     },
     "unsupported_format": {
-        "en": "I work with still images only: JPEG, PNG or WebP. GIFs, videos and stickers won't do.",
-        "ru": "Я работаю только со статичными изображениями: JPEG, PNG или WebP. "
-        "GIF, видео и стикеры не подойдут.",
+        "en": "I can't read this image format. Please send a JPEG, PNG or WebP image, or a video or GIF.",
+        "ru": "Не могу прочитать этот формат изображения. Пришлите JPEG, PNG или WebP, либо видео или GIF.",
     },
     "too_many_pixels": {
         "en": "This image is enormous. Please send a version under 40 megapixels.",
         "ru": "Это изображение огромное. Пришлите, пожалуйста, версию меньше 40 мегапикселей.",
     },
     "sticker": {
-        "en": "Nice sticker! But I need a photo of an artwork — send a picture instead.",
-        "ru": "Милый стикер! Но мне нужно фото произведения искусства — пришлите картинку.",
+        "en": "Nice sticker! But I look at artworks: send a photo, an image file, or a video or GIF "
+        "(I'll use its sharpest frame).",
+        "ru": "Милый стикер! Но я смотрю на произведения искусства: пришлите фото, файл с картинкой, "
+        "видео или GIF (я возьму самый чёткий кадр).",
+    },
+    "what_i_take": {
+        "en": "I can only look at pictures: send a photo, an image file (JPEG, PNG, WebP), or a video or GIF "
+        "(I'll use its sharpest frame). /help",
+        "ru": "Я умею только смотреть на картинки: пришлите фото, файл с изображением (JPEG, PNG, WebP), "
+        "видео или GIF (я возьму самый чёткий кадр). /help",
+    },
+    "keyframe_video": {
+        "en": "🎞 I used a frame from your video: the sharpest one I found.",
+        "ru": "🎞 Я взял кадр из вашего видео — самый чёткий из тех, что нашёл.",
+    },
+    "keyframe_animation": {
+        "en": "🎞 I used a frame from your animation: the sharpest one I found.",
+        "ru": "🎞 Я взял кадр из вашей анимации — самый чёткий из тех, что нашёл.",
+    },
+    "video_too_big": {
+        "en": "This video is too big: I can take files up to 20 MB. Please send a shorter clip or a photo.",
+        "ru": "Видео слишком большое: я принимаю файлы до 20 МБ. Пришлите ролик покороче или фото.",
+    },
+    "video_unreadable": {
+        "en": "I couldn't read this video or GIF. Please send a photo, or a video as MP4, WebM, MOV or GIF.",
+        "ru": "Не получилось открыть это видео или GIF. Пришлите фото или видео в MP4, WebM, MOV или GIF.",
     },
     "send_photo": {
         "en": "Send me a photo of an artwork and I'll find similar ones. /help",
@@ -169,6 +192,33 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "pick_a_few_first": {
         "en": "Tap ❤️ on at least one work first, so I know what you like.",
         "ru": "Сначала отметьте ❤️ хотя бы одну работу, чтобы я понял, что вам нравится.",
+    },
+    # --- the personal collection: /likes ---
+    "likes_empty": {
+        "en": "You haven't liked any works yet. Tap ❤️ under a work I show you, and it will be kept here.",
+        "ru": "Вы пока не отметили ни одной работы. Нажмите ❤️ под работой, которую я покажу, и она появится здесь.",
+    },
+    "likes_panel": {
+        "en": "❤️ Your likes: {total}, newest first. Page {page}/{pages}. Tap 💔 and a number to remove a like.",
+        "ru": "❤️ Вам понравилось: {total}, сначала новые. Страница {page}/{pages}. "
+        "Нажмите 💔 с номером, чтобы убрать отметку.",
+    },
+    "likes_panel_empty": {
+        "en": "❤️ No likes left. Tap ❤️ under a work I show you to keep it here.",
+        "ru": "❤️ Отметок не осталось. Нажмите ❤️ под работой, которую я покажу, чтобы сохранить её здесь.",
+    },
+    "like_removed": {"en": "💔 Like removed", "ru": "💔 Отметка убрана"},
+    "like_not_there": {
+        "en": "This work is no longer among your likes.",
+        "ru": "Этой работы уже нет среди понравившихся.",
+    },
+    "likes_page_gone": {
+        "en": "That page doesn't exist any more. Send /likes to see your likes again.",
+        "ru": "Такой страницы больше нет. Отправьте /likes, чтобы снова увидеть свои отметки.",
+    },
+    "likes_unavailable": {
+        "en": "I can't reach my database right now. Try /likes again in a minute.",
+        "ru": "Сейчас нет связи с базой данных. Попробуйте /likes через минуту.",
     },
     # --- daily pick: /daily ---
     "daily_intro": {"en": "🎨 Your daily pick", "ru": "🎨 Картина дня для вас"},

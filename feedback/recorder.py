@@ -140,6 +140,12 @@ class FeedbackRecorder:
         }
         return await self._write_or_queue(event)
 
+    async def remove_like(self, user_id: int, artwork_id: int) -> Outcome:
+        """Take back one's own ❤️ (💔 under /likes): written or queued like any undo, so the taste profile
+        follows. Nothing to check: it only ever touches the presser's own row, and only a ❤️ (a 👎 set since
+        the /likes page was sent stays). UNCHANGED when that work was not liked."""
+        return await self._write_or_queue({"kind": "unlike", "user_id": user_id, "artwork_id": artwork_id})
+
     async def forget(self, user_id: int) -> ForgottenUser | None:
         """Delete the user's rows in one transaction, then their queued events, ownership records and the cached
         analyses of their photos.
@@ -200,6 +206,8 @@ class FeedbackRecorder:
         async with self._uow() as repo:
             if event["kind"] == "vote":
                 return await repo.votes.upsert(event["user_id"], event["analysis_id"], event["choice"])
+            if event["kind"] == "unlike":
+                return await repo.likes.unlike(event["user_id"], event["artwork_id"])
             return await repo.likes.set(
                 event["user_id"],
                 event["artwork_id"],

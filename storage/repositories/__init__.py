@@ -5,7 +5,7 @@ from storage.repositories.arena import ArenaRepository, InterleavedRecord
 from storage.repositories.artworks import ArtworkRecord, ArtworksRepository
 from storage.repositories.daily import DailyRepository, DailySubscription, next_run
 from storage.repositories.history import HistoryRepository, LikeEntry, VoteEntry
-from storage.repositories.likes import LIKE_VALUES, LikesRepository
+from storage.repositories.likes import LIKE_VALUES, LikedPage, LikedWork, LikesRepository
 from storage.repositories.repo import Repo
 from storage.repositories.suggestions import SuggestionKind, SuggestionsRepository, SuggestionView
 from storage.repositories.users import ForgottenUser, UserRow, UsersRepository
@@ -19,6 +19,8 @@ __all__ = [
     "HistoryRepository",
     "InterleavedRecord",
     "LikeEntry",
+    "LikedPage",
+    "LikedWork",
     "Mode",
     "SuggestionKind",
     "SuggestionView",

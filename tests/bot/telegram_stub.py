@@ -62,6 +62,7 @@ class TelegramStub:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._photo_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
         self._new_update = asyncio.Event()
         self._new_call = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -111,6 +112,40 @@ class TelegramStub:
             **content,
         }
         return self.push_update("message", message)
+
+    def send_media(
+        self,
+        user_id: int,
+        kind: str,
+        data: bytes,
+        lang: str = "en",
+        *,
+        mime: str = "video/mp4",
+        file_size: int | None = None,
+        file_id: str | None = None,
+    ) -> str:
+        """A user sends a `video`, `video_note`, `animation` (which Telegram also delivers as a `document`) or a
+        `document`; the file is served to getFile and the file endpoint. `file_size` is what Telegram reports
+        (the real size if None). Returns the file_id."""
+        file_id = file_id or f"{kind}-{next(self._file_ids)}"
+        self.add_file(file_id, data, f"{'documents' if kind == 'document' else 'videos'}/{file_id}")
+        size = len(data) if file_size is None else file_size
+        common = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": size}
+        clip = {**common, "width": 64, "height": 48, "duration": 1}
+        content: dict[str, Any]
+        if kind == "video":
+            content = {"video": {**clip, "mime_type": mime}}
+        elif kind == "video_note":
+            content = {"video_note": {**common, "length": 64, "duration": 1}}
+        elif kind == "animation":
+            document = {**common, "mime_type": mime, "file_name": "animation.mp4"}
+            content = {"animation": {**clip, "mime_type": mime}, "document": document}
+        elif kind == "document":
+            content = {"document": {**common, "mime_type": mime, "file_name": "upload"}}
+        else:
+            raise ValueError(f"not a file kind: {kind}")
+        self.send_message(user_id, lang, **content)
+        return file_id
 
     def press(self, user_id: int, data: str, message: dict[str, Any] | None = None, lang: str = "en") -> int:
         query = {
@@ -274,6 +309,11 @@ class TelegramStub:
         return _ok(
             [self._message(params, photo=self._photo(), caption=item.get("caption")) for item in media]
         )
+
+    async def _on_editMessageText(self, params: dict[str, Any], files: dict[str, bytes]) -> web.Response:
+        extra = {"reply_markup": params["reply_markup"]} if params.get("reply_markup") else {}
+        edited = self._message(params, text=params.get("text", ""), **extra)
+        return _ok({**edited, "message_id": int(params.get("message_id") or edited["message_id"])})
 
     async def _on_editMessageReplyMarkup(
         self, params: dict[str, Any], files: dict[str, bytes]
