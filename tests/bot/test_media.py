@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import av
 import numpy as np
 import pytest
+from av.video.stream import VideoStream
 from PIL import Image, ImageFilter
 
 from bot.keyframes import FrameLimits, UnreadableVideo, sharpest_frame_jpeg
@@ -34,7 +35,7 @@ def clip(
     blurred = picture.filter(ImageFilter.GaussianBlur(4))
     out = io.BytesIO()
     with av.open(out, mode="w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=8)
+        stream = cast("VideoStream", container.add_stream(codec, rate=8))
         stream.width, stream.height = SIZE
         stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
         for i in range(frames):
@@ -152,8 +153,8 @@ async def test_a_broken_video_gets_a_friendly_answer_and_stores_nothing(
         assert await conn.fetchval("SELECT count(*) FROM analyses WHERE user_id = $1", user) == 0
 
 
-VOICE = {"voice": {"file_id": "vo", "file_unique_id": "vo", "duration": 2, "mime_type": "audio/ogg"}}
-STICKER = {
+VOICE: dict[str, Any] = {"voice": {"file_id": "vo", "file_unique_id": "vo", "duration": 2, "mime_type": "audio/ogg"}}
+STICKER: dict[str, Any] = {
     "sticker": {
         "file_id": "st",
         "file_unique_id": "st",
@@ -164,7 +165,7 @@ STICKER = {
         "is_video": False,
     }
 }
-OTHERS = {
+OTHERS: dict[str, dict[str, Any]] = {
     "voice": VOICE,
     "audio": {"audio": {"file_id": "au", "file_unique_id": "au", "duration": 180, "title": "Song"}},
     "location": {"location": {"latitude": 59.94, "longitude": 30.31}},
