@@ -112,10 +112,17 @@ def tiny_model_settings(
 
 @pytest.fixture(scope="session")
 def tiny_model_env(tiny_model_settings: dict[str, Any]) -> dict[str, str]:
-    """The same settings as `INFERENCE_*` environment variables, for a service in a subprocess."""
+    """The same settings as `INFERENCE_*` environment variables, for a service in a subprocess.
+
+    Relevance floors off: over 14 works and random weights the 99th percentile of the gallery's own pairs is about
+    its closest pair, so every set would shrink to the photo's own work or nothing, and these services serve tests
+    of flows, albums and faults that count works. `tests/inference/test_recommenders.py` tests the floors."""
     return {
-        f"INFERENCE_{key.upper()}": json.dumps(value) if isinstance(value, dict) else str(value)
-        for key, value in tiny_model_settings.items()
+        **{
+            f"INFERENCE_{key.upper()}": json.dumps(value) if isinstance(value, dict) else str(value)
+            for key, value in tiny_model_settings.items()
+        },
+        "INFERENCE_RELEVANCE_FLOOR": "false",
     }
 
 

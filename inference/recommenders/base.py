@@ -85,6 +85,9 @@ class Recommender(ABC):
     """Gallery indices searched (keys of gallery_store.INDEX_FILES), checked when the gallery loads."""
     personal: ClassVar[bool] = False
     """Needs the user's taste profile (`Query.profile`), so only requests carrying feedback can use it."""
+    space: ClassVar[str | None] = None
+    """The similarity space its scores live in (`inference.relevance.SPACES`), whose floor its hits must clear;
+    None for recommenders whose sets are made of other recommenders' (already floored) hits."""
 
     @property
     def needs(self) -> list[str]:
@@ -100,6 +103,11 @@ class Recommender(ABC):
     def info(self) -> dict[str, object]:
         return {"name": self.name, "needs": self.needs, "personal": self.personal, "fast": self.fast}
 
+    def relevant(self, hits: list[Hit], gallery: Gallery) -> list[Hit]:
+        """The hits at or above the floor of this recommender's space (all of them when the gallery has none)."""
+        floor = (gallery.manifest.relevance or {}).get(self.space) if self.space is not None else None
+        return hits if floor is None else [hit for hit in hits if floor.admits(hit.score)]
+
     @abstractmethod
     def recommend(self, query: Query, gallery: Gallery, k: int) -> list[Hit]:
-        """Up to k hits, best first."""
+        """Up to k hits, best first; fewer, or none, when fewer clear the relevance floor."""

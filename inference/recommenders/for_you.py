@@ -2,6 +2,9 @@
 
 Relevance to the photo stays half of the score (`feedback.suggest.rerank`), so the set still answers the photo
 rather than repeating the user's favourites whatever they send.
+
+Relevance: the candidates are the fused pool, whose parts each dropped what is below their floor, so taste only
+re-orders works that are close to the photo and never brings back one that is not; no candidate, no set.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 RRF needs no score calibration between indices (cosines of CLIP images, MiniLM texts and CLIP text-to-image
 live on different scales), and a work ranked well by two of them beats one ranked first by a single one.
+
+Relevance: RRF scores are ranks, not similarities, so they have no floor of their own. Each part drops its hits
+below its own space's floor before fusion, so a fused work is one that at least one way of looking finds close;
+when none does, the fused set is empty.
 """
 
 from __future__ import annotations

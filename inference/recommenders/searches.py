@@ -1,7 +1,8 @@
-"""The single-index recommenders: one query vector, one FAISS search."""
+"""The single-index recommenders: one query vector, one FAISS search, the hits below the space's floor dropped."""
 
 from __future__ import annotations
 
+from inference import relevance
 from inference.gallery_store import Gallery, Hit
 from inference.recommenders.base import Query, Recommender
 
@@ -12,9 +13,10 @@ class ByLook(Recommender):
     name = "by_look"
     uses = frozenset({"image_vector"})
     indices = frozenset({"image"})
+    space = relevance.IMAGE
 
     def recommend(self, query: Query, gallery: Gallery, k: int) -> list[Hit]:
-        return gallery.search_image(query.need("image_vector"), k)[0]
+        return self.relevant(gallery.search_image(query.need("image_vector"), k)[0], gallery)
 
 
 class ByMeaning(Recommender):
@@ -23,9 +25,10 @@ class ByMeaning(Recommender):
     name = "by_meaning"
     uses = frozenset({"description", "text_vector"})
     indices = frozenset({"text"})
+    space = relevance.TEXT
 
     def recommend(self, query: Query, gallery: Gallery, k: int) -> list[Hit]:
-        return gallery.search_text(query.need("text_vector"), k)[0]
+        return self.relevant(gallery.search_text(query.need("text_vector"), k)[0], gallery)
 
 
 class ByTextClip(Recommender):
@@ -35,6 +38,8 @@ class ByTextClip(Recommender):
     name = "by_text_clip"
     uses = frozenset({"description", "clip_text_vector"})
     indices = frozenset({"image"})
+    space = relevance.CLIP_TEXT
+    """Text-to-image cosines are far lower than image-to-image ones: the same index, its own floor."""
 
     def recommend(self, query: Query, gallery: Gallery, k: int) -> list[Hit]:
-        return gallery.search_image(query.need("clip_text_vector"), k)[0]
+        return self.relevant(gallery.search_image(query.need("clip_text_vector"), k)[0], gallery)

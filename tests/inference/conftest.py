@@ -33,7 +33,14 @@ async def serving(settings: InferenceSettings, models: Models) -> AsyncIterator[
 @pytest.fixture(scope="session")
 def make_settings(tiny_gallery: Path) -> Callable[..., InferenceSettings]:
     def make(**overrides: Any) -> InferenceSettings:
-        values: dict[str, Any] = {"token": TOKEN, "gallery_dir": tiny_gallery, "top_k": 4, **overrides}
+        """Relevance floors off unless a test asks for them: see `tiny_model_env` for why."""
+        values: dict[str, Any] = {
+            "token": TOKEN,
+            "gallery_dir": tiny_gallery,
+            "top_k": 4,
+            "relevance_floor": False,
+            **overrides,
+        }
         return InferenceSettings(**values)
 
     return make

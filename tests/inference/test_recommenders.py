@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from feedback.taste import FeedbackEvent
+from feedback.taste import FeedbackEvent, TasteProfile
 from inference import suggestions
 from inference.api import create_app
-from inference.gallery_store import TEXT_INDEX, Artwork, Gallery, GalleryMismatchError, Hit
+from inference.gallery_store import (
+    TEXT_INDEX,
+    Artwork,
+    Gallery,
+    GalleryMismatchError,
+    Hit,
+    Manifest,
+    ModelIdentity,
+    build_index,
+)
 from inference.models import Models
 from inference.recommenders import (
     REGISTRY,
@@ -26,6 +36,7 @@ from inference.recommenders import (
     required_indices,
 )
 from inference.recommenders.fusion import reciprocal_rank_fusion
+from inference.relevance import Floor, gallery_floors
 from inference.settings import InferenceSettings
 
 
@@ -141,3 +152,90 @@ def test_large_gallery_onboarding_samples_then_spreads(tiny_gallery: Path, as_la
 def test_an_index_the_gallery_format_does_not_have_is_refused(tiny_gallery: Path) -> None:
     with pytest.raises(GalleryMismatchError, match="'sketch' \\(needed by by_sketch\\)"):
         Gallery.load(tiny_gallery, required={"sketch": ["by_sketch"], "image": ["by_look"]})
+
+
+# --- relevance floors ---
+
+
+def _cone(rng: np.random.Generator, count: int, dim: int, centre: np.ndarray, spread: float) -> np.ndarray:
+    """`count` unit vectors scattered around `centre` (a smaller `spread`: closer together)."""
+    points = centre + spread * rng.normal(size=(count, dim)) / np.sqrt(dim)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def paintings() -> tuple[Gallery, np.ndarray, np.ndarray]:
+    """A gallery shaped like a real one: 100 works sharing a 'painting' direction (as CLIP's paintings do), six of
+    them near-copies of one subject. Returns it, the subject's direction and the painting direction."""
+    rng = np.random.default_rng(7)
+    dim = 32
+    painting = np.eye(dim)[0]
+    subject = _cone(rng, 1, dim, painting, 1.0)[0]
+    vectors = np.concatenate([_cone(rng, 94, dim, painting, 1.0), _cone(rng, 6, dim, subject, 0.1)])
+    artworks = [Artwork(i, f"{i}.jpg", "sha") for i in range(len(vectors))]
+    image_index, text_index = build_index(vectors), build_index(vectors)
+    floors = gallery_floors(vectors, vectors, lambda ids: vectors[ids])
+    manifest = Manifest(ModelIdentity("test", None, dim, "test", dim), "test", len(vectors), relevance=floors)
+    return Gallery(Path("unused"), manifest, artworks, image_index, text_index), subject, painting
+
+
+def _query(vector: np.ndarray) -> Query:
+    return Query(image_vector=vector, description="", text_vector=vector, clip_text_vector=vector)
+
+
+SUBJECT_WORKS = set(range(94, 100))
+
+
+def test_a_photo_of_the_subject_gets_a_full_set_of_its_near_copies(
+    paintings: tuple[Gallery, np.ndarray, np.ndarray],
+) -> None:
+    gallery, subject, _ = paintings
+    for name in ("by_look", "by_meaning", "by_text_clip", "fused"):
+        hits = get(name).recommend(_query(subject), gallery, 5)
+        assert len(hits) == 5 and {hit.artwork.id for hit in hits} <= SUBJECT_WORKS, name
+    own = get("by_look").recommend(_query(gallery.vectors([3])[0]), gallery, 5)
+    assert own[0].artwork.id == 3  # a gallery work finds itself (and whatever else clears the floor)
+    assert all(hit.score >= (gallery.manifest.relevance or {})["image"].floor for hit in own)
+
+
+def test_a_photo_far_from_every_painting_gets_empty_sets(paintings: tuple[Gallery, np.ndarray, np.ndarray]) -> None:
+    gallery, subject, painting = paintings
+    far = Query(image_vector=-painting, description="", text_vector=-painting, clip_text_vector=-painting)
+    for name in ("by_look", "by_meaning", "by_text_clip", "fused"):
+        assert get(name).recommend(far, gallery, 5) == [], name
+    profile = TasteProfile.build([FeedbackEvent(94, 1.0), FeedbackEvent(3, 1.0)], gallery.vectors)
+    assert get("for_you").recommend(replace(far, profile=profile), gallery, 5) == []  # taste brings nothing back
+    personal = get("for_you").recommend(replace(_query(subject), profile=profile), gallery, 5)
+    assert personal and {hit.artwork.id for hit in personal} <= SUBJECT_WORKS
+
+
+def test_each_recommender_compares_with_its_own_space_floor(paintings: tuple[Gallery, np.ndarray, np.ndarray]) -> None:
+    gallery, subject, _ = paintings
+    strict, open_ = Floor(2.0, 0.99, 1, 0.0, 0.0), Floor(-2.0, 0.99, 1, 0.0, 0.0)
+    for closed, shut_out in (("image", {"by_look"}), ("text", {"by_meaning"}), ("clip_text", {"by_text_clip"})):
+        floors = {space: strict if space == closed else open_ for space in ("image", "text", "clip_text")}
+        strict_gallery = Gallery(
+            gallery.root,
+            replace(gallery.manifest, relevance=floors),
+            gallery.artworks,
+            gallery.image_index,
+            gallery.text_index,
+        )
+        for name in ("by_look", "by_meaning", "by_text_clip"):
+            hits = get(name).recommend(_query(subject), strict_gallery, 5)
+            assert (hits == []) == (name in shut_out), (closed, name)
+        assert len(get("fused").recommend(_query(subject), strict_gallery, 5)) == 5  # two parts still find them
+
+
+def test_a_gallery_without_floors_is_not_filtered(paintings: tuple[Gallery, np.ndarray, np.ndarray]) -> None:
+    gallery, _, painting = paintings
+    none: list[dict[str, Floor] | None] = [None, {}]
+    for floors in none:
+        unfloored = Gallery(
+            gallery.root,
+            replace(gallery.manifest, relevance=floors),
+            gallery.artworks,
+            gallery.image_index,
+            gallery.text_index,
+        )
+        assert len(get("by_look").recommend(_query(-painting), unfloored, 5)) == 5
