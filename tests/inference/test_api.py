@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import shutil
 import socket
@@ -488,3 +489,78 @@ async def test_look_and_analyze_of_one_photo_share_one_clip_pass(
         other = (images / "work_005.jpg").read_bytes()
         assert (await client.post("/v1/look", files={"image": ("o.jpg", other, "image/jpeg")}, headers=AUTH)).is_success
         assert clip.images_embedded == 2
+
+
+# --- relevance floors (the fixtures run without them: see tests/conftest.py `tiny_model_env`) ---
+
+SETS = "by_look,by_meaning,by_text_clip,fused"
+
+
+def _gallery_with_floors(tiny_gallery: Path, tmp_path: Path, floors: dict[str, Any] | None) -> Path:
+    """A copy of the tiny gallery whose manifest carries these floors (None: an older build without any)."""
+    copy = tmp_path / "floored"
+    shutil.copytree(tiny_gallery, copy)
+    raw = json.loads((copy / MANIFEST).read_text())
+    raw.pop("relevance", None)
+    if floors is not None:
+        raw["relevance"] = floors
+    (copy / MANIFEST).write_text(json.dumps(raw))
+    return copy
+
+
+async def test_a_photo_nothing_is_close_to_gets_empty_sets_unless_the_floor_is_switched_off(
+    make_settings: Callable[..., InferenceSettings], tiny_models: Models, tiny_gallery: Path, tmp_path: Path
+) -> None:
+    """Floors no cosine can clear stand in for a photo far from every work (random weights cannot make one)."""
+    unreachable = {"floor": 1.5, "quantile": 0.99, "pairs": 91, "mean": 0.5, "std": 0.1}
+    copy = _gallery_with_floors(tiny_gallery, tmp_path, {s: unreachable for s in ("image", "text", "clip_text")})
+    photo = upload(image_bytes(synthetic_artwork(60)))
+    async with serving(make_settings(gallery_dir=copy, relevance_floor=True), tiny_models) as client:
+        look = await client.post("/v1/look", files=photo, headers=AUTH)
+        assert look.status_code == 200 and look.json()["recommendations"] == {"by_look": []}
+        full = await client.post("/v1/analyze", files=photo, data={"recommenders": SETS}, headers=AUTH)
+        assert full.status_code == 200, full.text
+        assert full.json()["recommendations"] == {name: [] for name in SETS.split(",")}
+        assert full.json()["description"]  # the photo is still described: only the weak matches are gone
+    async with serving(make_settings(gallery_dir=copy, relevance_floor=False), tiny_models) as client:
+        full = await client.post("/v1/analyze", params={"k": 3}, files=photo, data={"recommenders": SETS}, headers=AUTH)
+        assert all(len(hits) == 3 for hits in full.json()["recommendations"].values())
+
+
+async def test_the_built_floor_keeps_exactly_the_hits_that_clear_it(
+    make_settings: Callable[..., InferenceSettings],
+    tiny_models: Models,
+    tiny_gallery: Path,
+    gallery_source: tuple[Path, Path],
+) -> None:
+    artwork_id, data = gallery_photo(tiny_gallery, gallery_source[0], 2)
+    floor = (Gallery.load(tiny_gallery).manifest.relevance or {})["image"].floor
+    sets = {}
+    for on in (True, False):
+        async with serving(make_settings(relevance_floor=on, identify=False), tiny_models) as client:
+            response = await client.post("/v1/look", params={"k": 5}, files=upload(data), headers=AUTH)
+            assert response.status_code == 200, response.text
+            sets[on] = response.json()["recommendations"]["by_look"]
+    kept, everything = sets[True], sets[False]
+    assert ids(kept)[0] == artwork_id  # the work itself is as close as it gets
+    assert ids(kept) == ids(everything)[: len(kept)] and len(everything) == 5
+    assert all(hit["score"] >= floor - 1e-4 for hit in kept)
+    assert all(hit["score"] < floor + 1e-4 for hit in everything[len(kept) :])
+
+
+async def test_a_gallery_built_before_floors_serves_full_sets_and_says_so_once(
+    make_settings: Callable[..., InferenceSettings],
+    tiny_models: Models,
+    tiny_gallery: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    copy = _gallery_with_floors(tiny_gallery, tmp_path, None)
+    photo = upload(image_bytes(synthetic_artwork(61)))
+    with caplog.at_level(logging.WARNING, logger="inference.relevance"):
+        async with serving(make_settings(gallery_dir=copy, relevance_floor=True), tiny_models) as client:
+            for _ in range(2):
+                look = await client.post("/v1/look", params={"k": 5}, files=photo, headers=AUTH)
+                assert len(look.json()["recommendations"]["by_look"]) == 5
+    warnings = [r.getMessage() for r in caplog.records if r.name == "inference.relevance"]
+    assert len(warnings) == 1 and "no relevance floors" in warnings[0]
