@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,12 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         print(f"photos {time.perf_counter() - t0:.0f} s")
 
     identifier = Identifier.load(args.workdir, mmap=True)  # measure what the service would run
+    if args.query_side or args.query_keypoints:  # query sizes are free to change on a built identifier
+        identifier.config = replace(
+            identifier.config,
+            query_side=args.query_side or identifier.config.query_side,
+            query_keypoints=args.query_keypoints or identifier.config.query_keypoints,
+        )
     t0 = time.perf_counter()
     cal_scores = identifier.calibrate(_decode(j) for j in cal_photos)
     print(f"calibration {time.perf_counter() - t0:.0f} s: threshold {identifier.threshold}")
@@ -285,6 +292,8 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=400)
     parser.add_argument("--calibration", type=int, default=400)
     parser.add_argument("--words", type=int, default=0, help="vocabulary size (default: by gallery size)")
+    parser.add_argument("--query-side", type=int, default=0, help="photo working size (default: the config's)")
+    parser.add_argument("--query-keypoints", type=int, default=0, help="photo keypoints (default: the config's)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/artmatch-bench-identify"))

@@ -142,14 +142,18 @@ def verify(
     work_size: tuple[float, float],
     *,
     seed: int = 0,
+    min_inliers: int = MIN_INLIERS,
 ) -> Verification | None:
-    """Fit and check a homography work -> photo from word correspondences; None when nothing plausible."""
+    """Fit and check a homography work -> photo from word correspondences; None when nothing plausible, or when
+    fewer than `min_inliers` correspondences survive the Hough vote (the inliers can only be fewer, so a caller
+    that only wants claims skips RANSAC, the costly part, for hopeless candidates)."""
+    need = max(MIN_INLIERS, min_inliers)
     q_idx, w_idx = tentative_matches(query_words, work_words)
-    if q_idx.shape[0] < MIN_INLIERS:
+    if q_idx.shape[0] < need:
         return None
     keep = consistent_subset(query_frames[q_idx], np.asarray(work_frames)[w_idx])
     q_idx, w_idx = q_idx[keep], w_idx[keep]
-    if q_idx.shape[0] < MIN_INLIERS:
+    if q_idx.shape[0] < need:
         return None
     src = np.asarray(work_xy, np.float32)[w_idx].reshape(-1, 1, 2)
     dst = np.asarray(query_xy, np.float32)[q_idx].reshape(-1, 1, 2)

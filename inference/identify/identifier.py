@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from inference.identify.calibration import Threshold
 from inference.identify.features import FeatureExtractor, LocalFeatures
-from inference.identify.geometry import Verification, verify
+from inference.identify.geometry import MIN_INLIERS, Verification, verify
 from inference.identify.inverted import InvertedIndex
 from inference.identify.vocabulary import Vocabulary
 
@@ -145,11 +145,13 @@ class Identifier:
         return candidate is not None and candidate.verification.inliers >= 3 * self.threshold.min_inliers
 
     def verify_candidates(
-        self, prepared: Prepared, works: Iterable[int], best: Candidate | None = None
+        self, prepared: Prepared, works: Iterable[int], best: Candidate | None = None, *, claims_only: bool = True
     ) -> Candidate | None:
         """Verify `works` in order and return the candidate with the most inliers, `best` (from an earlier call)
-        included; stops early at a decisive one (`is_decisive`)."""
+        included; stops early at a decisive one (`is_decisive`). `claims_only` skips the geometric fit of works
+        that cannot reach the threshold (the claim is the same; calibration needs every score, so it says no)."""
         features, words = prepared.features, prepared.words
+        need = self.threshold.min_inliers if claims_only else MIN_INLIERS
         for work in works:
             if self.is_decisive(best):
                 break
@@ -167,15 +169,19 @@ class Identifier:
                 self.keypoint_words[start:end],
                 (width, height),
                 seed=self.config.seed,
+                min_inliers=need,
             )
             if found is not None and (best is None or found.inliers > best.verification.inliers):
                 best = Candidate(work, found, features.scale)
         return best
 
-    def best_candidate(self, image: npt.NDArray[np.uint8]) -> Candidate | None:
-        """Verify the tf-idf shortlist and return the candidate with the most inliers (None if none plausible)."""
+    def best_candidate(self, image: npt.NDArray[np.uint8], *, claims_only: bool = False) -> Candidate | None:
+        """Verify the tf-idf shortlist and return the candidate with the most inliers (None if none plausible;
+        with `claims_only`, also None when none could be claimed)."""
         prepared = self.prepare(image)
-        return None if prepared is None else self.verify_candidates(prepared, prepared.shortlist)
+        if prepared is None:
+            return None
+        return self.verify_candidates(prepared, prepared.shortlist, claims_only=claims_only)
 
     def decide(self, best: Candidate | None) -> Match | None:
         """The claim a best candidate makes: None unless it clears the calibrated threshold."""
@@ -187,7 +193,7 @@ class Identifier:
 
     def identify(self, image: npt.NDArray[np.uint8]) -> Match | None:
         """The claimed work, or None when no candidate clears the calibrated threshold (or the image is unusable)."""
-        return self.decide(self.best_candidate(image))
+        return self.decide(self.best_candidate(image, claims_only=True))
 
     def calibrate(self, negatives: Iterable[npt.NDArray[np.uint8]]) -> list[int]:
         """Set the threshold from photos of works NOT in the gallery (see calibration.py); returns their scores."""
