@@ -104,7 +104,7 @@ class MarianTranslator:
                 padding=True,
                 return_tensors="pt",
             ).to(self.device)
-            caps = [self._cap(lengths[i]) for i in chunk]
+            caps = [self.output_cap(lengths[i]) for i in chunk]
             with torch.inference_mode():
                 generated = self._model.generate(
                     **inputs, num_beams=self.num_beams, do_sample=False, max_new_tokens=max(caps)
@@ -116,5 +116,6 @@ class MarianTranslator:
                 out[i] = text.strip()
         return out
 
-    def _cap(self, input_tokens: int) -> int:
+    def output_cap(self, input_tokens: int) -> int:
+        """Most tokens a sentence of `input_tokens` may translate into."""
         return max(self.min_new_tokens_cap, math.ceil(self.length_ratio * input_tokens))

@@ -216,23 +216,30 @@ def make_marian(
     ffn: int = 64,
     vocab_size: int | None = None,
     spm_vocab: int = 300,
+    spm_type: str = "unigram",
+    extra_source_lines: tuple[str, ...] = (),
 ) -> Path:
     """A MarianMTModel (en->ru) with a real MarianTokenizer: source.spm and target.spm trained here on English and
     Russian lines, vocab.json their pieces (padded with filler entries up to `vocab_size` when given, so a
-    benchmark model has the real output layer). Random weights never choose </s>, <unk> or <pad>: a translation is
-    never empty, and generation runs to its length cap, as the translator's cap intends."""
+    benchmark model has the real output layer). `extra_source_lines` join the English training text (a benchmark's
+    own text, so its words are whole pieces, as in the real 32k vocabulary). Random weights never choose </s>,
+    <unk> or <pad>: a translation is never empty, and generation runs to its length cap, as the translator's cap
+    intends."""
     import sentencepiece as spm
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     root.mkdir(parents=True, exist_ok=True)
     pieces: list[str] = []
-    for name, lines in (("source", marian_lines(MARIAN_EN)), ("target", marian_lines(MARIAN_RU))):
+    for name, lines in (
+        ("source", marian_lines(MARIAN_EN) + list(extra_source_lines)),
+        ("target", marian_lines(MARIAN_RU)),
+    ):
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines),
             model_prefix=str(root / name),
             vocab_size=spm_vocab,
             hard_vocab_limit=False,
-            model_type="unigram",
+            model_type=spm_type,
             character_coverage=1.0,
             bos_id=-1,
             eos_id=-1,
