@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
 from bot.photo_plan import CachedAnalysis
+from bot.texts import t
+from inference.gallery_store import MANIFEST
 from inference.identify.synthetic import painting, photograph
 from storage.cache import AnalysisCache
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
-from tests.bot.test_photo_flow import albums, analysis_id_of, is_panel, send_photo
+from tests.bot.test_photo_flow import albums, analysis_id_of, is_panel, send_photo, vote_data, wait_answer
 from tests.fixtures_gallery import SERVICE_TOKEN
+from tests.service_process import ServiceProcess
 
 _seeds = itertools.count(100)
 
@@ -117,3 +124,60 @@ async def test_a_russian_user_gets_the_description_in_russian_translated_once(
     await telegram.wait_for(is_panel(other), timeout=120)
     english = next(c for c in texts_to(telegram, other) if c.params["text"].startswith("🖼"))
     assert english.params["text"][2:].strip() == cached.description
+
+
+@pytest.fixture
+def floored_inference(
+    tiny_gallery: Path, tiny_model_env: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """The real service with relevance floors ON, over a copy of the test gallery whose image-space floor no cosine
+    can clear (random weights cannot make a photo that is truly far from everything) and whose text floor keeps all."""
+    gallery = tmp_path / "floored"
+    shutil.copytree(tiny_gallery, gallery)
+    manifest = json.loads((gallery / MANIFEST).read_text())
+    floor = {"quantile": 0.99, "pairs": 91, "mean": 0.5, "std": 0.1}
+    manifest["relevance"] = {
+        "image": {**floor, "floor": 1.5},
+        "clip_text": {**floor, "floor": 1.5},
+        "text": {**floor, "floor": -1.0},
+    }
+    (gallery / MANIFEST).write_text(json.dumps(manifest))
+    env = {**tiny_model_env, "INFERENCE_TOKEN": SERVICE_TOKEN, "INFERENCE_RELEVANCE_FLOOR": "true"}
+    service = ServiceProcess(gallery, env, tmp_path / "inference.log")
+    service.start()
+    yield service.url
+    service.stop()
+
+
+async def test_a_set_nothing_clears_is_said_plainly_voted_on_and_recorded_empty(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any, floored_inference: str
+) -> None:
+    await start_bot(inference_url=floored_inference)
+    user = new_id()
+    send_photo(telegram, user, photo_of_a_work_not_in_the_gallery(), lang="ru")
+    panel = await telegram.wait_for(is_panel(user), timeout=120)
+    analysis_id = analysis_id_of(panel)
+
+    async with pool.acquire() as conn:
+        sets = {
+            r["recommender"]: r
+            for r in await conn.fetch("SELECT * FROM shown_sets WHERE analysis_id = $1", analysis_id)
+        }
+    assert list(sets["by_look"]["artwork_ids"]) == []  # the arena still records what was shown: nothing
+    assert len(sets["by_meaning"]["artwork_ids"]) == 5
+    empty_label = "A" if sets["by_look"]["side"] == "left" else "B"
+    said = [c.params["text"] for c in texts_to(telegram, user)]
+    assert t("ru", "nothing_close_set", label=empty_label) in said
+    assert said[0].startswith(f"Набор {empty_label}: в галерее нет ничего достаточно близкого")
+    (only_album,) = albums(telegram, user)  # no album of weak matches, the other set as usual
+    assert all(str(m["caption"]).startswith("AB".replace(empty_label, "")) for m in only_album.params["media"])
+    like_buttons = [b for row in panel.params["reply_markup"]["inline_keyboard"] for b in row if "🤍" in b["text"]]
+    assert len(like_buttons) == 5
+
+    # The vote on a matchup with an empty side counts like any other.
+    winner = "right" if empty_label == "A" else "left"
+    mark = len(telegram.calls)
+    telegram.press(user, vote_data(analysis_id, winner), lang="ru")
+    assert (await wait_answer(telegram, mark)).params.get("text") == "Спасибо, голос учтён!"
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT choice FROM votes WHERE analysis_id = $1", analysis_id) == winner

@@ -101,9 +101,13 @@ async def test_photo_gets_visual_set_description_meaning_set_and_panel(
     look_captions = [m["caption"] for m in first_album.params["media"]]
     assert len(look_captions) == 5
     assert all(c.startswith(look_label) for c in look_captions)
-    # the photographed work itself is the best visual match, captioned with title, artist and year
-    assert look_captions[0] == f"{look_label}1 · Composition No. 3 — Painter 3, 1883"
-    assert list(sets["by_look"]["artwork_ids"])[0] == 3
+    # the sent work is in the gallery: it is named first, and the sets show other works, captioned with title,
+    # artist and year
+    identified = next(c for c in sent if c.method == "sendMessage")
+    assert identified.params["text"] == "📍 This is «Composition No. 3», Painter 3, 1883"
+    assert sent.index(identified) < sent.index(first_album)
+    assert 3 not in sets["by_look"]["artwork_ids"] and 3 not in sets["by_meaning"]["artwork_ids"]
+    assert all(" · Composition No. " in c and " — Painter " in c for c in look_captions)
 
     labels = [b["text"] for b in buttons(panel)]
     assert labels[:4] == ["A is better", "B is better", "Both good", "Neither"]
