@@ -3,15 +3,18 @@ the taste profile follows). Likes are made the way users make them: ❤️ on th
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
 
 from bot.callbacks import LikesPageCallback, SuggestionLikeCallback, UnlikeCallback
 from feedback.history import load_history
 from storage.db import unit_of_work
-from tests.bot.conftest import StartBot
+from storage.repositories import ArtworkRecord, Repo
+from tests.bot.conftest import StartBot, bot_on_a_dead_database
 from tests.bot.telegram_stub import Call, TelegramStub
 from tests.bot.test_foryou import is_suggestion_panel, like_buttons, press_and_answer
 from tests.bot.test_photo_flow import buttons
@@ -213,3 +216,35 @@ async def test_no_likes_yet_is_said_plainly(telegram: TelegramStub, start_bot: S
         await telegram.wait_text(user, said)
         telegram.send_message(user, lang, text="/help")
         await telegram.wait_text(user, "/likes")
+
+
+async def test_a_like_removed_while_postgres_is_down_is_queued_and_applied_later(
+    telegram: TelegramStub,
+    start_bot: StartBot,
+    inference_url: str,
+    pool: asyncpg.Pool,
+    bot_redis: Redis,
+    new_id: Any,
+) -> None:
+    user = new_id()
+    async with pool.acquire() as conn:
+        repo = Repo(conn)
+        await repo.users.touch(user, "en")
+        await repo.artworks.upsert_many([ArtworkRecord(3, "Composition No. 3", "Painter 3", "1883", "", "", "")])
+        await repo.likes.set(user, 3, 1)
+    async with bot_on_a_dead_database(telegram, bot_redis, inference_url=inference_url):
+        telegram.send_message(user, "en", text="/likes")
+        await telegram.wait_text(user, "can't reach my database")
+        removal = UnlikeCallback(artwork_id=3, position=1, page=1).pack()
+        assert await press_and_answer(telegram, user, removal) == "💔 Like removed"
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT value FROM likes WHERE user_id = $1 AND artwork_id = 3", user) == 1
+
+    await start_bot()  # Postgres is back: the outbox replay takes the like away
+    deadline = time.monotonic() + 30
+    async with pool.acquire() as conn:
+        while await conn.fetchval("SELECT count(*) FROM likes WHERE user_id = $1", user):
+            assert time.monotonic() < deadline, "the queued removal was never applied"
+            await asyncio.sleep(0.2)
+    telegram.send_message(user, "en", text="/likes")
+    await telegram.wait_text(user, "haven't liked any works yet")
