@@ -84,9 +84,9 @@ def main() -> None:
     models = build_models(ModelSettings(**model_settings(args.workdir)))  # type: ignore[arg-type]
     models.load()
     folder, metadata, held = split(args.workdir, args.hold_out)
-    out = args.workdir / "relevance-built"
-    shutil.rmtree(out, ignore_errors=True)
-    build_gallery(folder, out, models, metadata_csv=metadata, progress=False)
+    out = args.workdir / "relevance-built"  # resumable: a rerun reuses the descriptions of finished batches
+    # identification is not measured here: the fewest calibration photos the build takes
+    build_gallery(folder, out, models, metadata_csv=metadata, progress=False, identify_calibration=8)
     gallery = Gallery.load(out)
     floors = gallery.manifest.relevance or {}
     own = sorted(folder.iterdir())[: len(held)]
