@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from bot.photo_plan import CachedAnalysis
 from bot.texts import t
+from inference.contract import VoteChoice
 from inference.gallery_store import MANIFEST
 from inference.identify.synthetic import painting, photograph
 from storage.cache import AnalysisCache
@@ -72,7 +73,7 @@ async def test_a_photographed_gallery_work_is_named_first_and_left_out_of_both_s
     async with pool.acquire() as conn:
         analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
         shown = await conn.fetch("SELECT artwork_ids FROM shown_sets WHERE analysis_id = $1", analysis_id_of(panel))
-    assert analysis["matched_artwork_id"] == 3 and analysis["match_confidence"] >= 0.99
+    assert analysis is not None and analysis["matched_artwork_id"] == 3 and analysis["match_confidence"] >= 0.99
     assert all(3 not in row["artwork_ids"] for row in shown)
 
 
@@ -87,7 +88,7 @@ async def test_a_photo_of_no_gallery_work_makes_no_claim(
     assert not any(c.params["text"].startswith("📍") for c in texts_to(telegram, user))
     async with pool.acquire() as conn:
         analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
-    assert analysis["matched_artwork_id"] is None and analysis["match_confidence"] is None
+    assert analysis is not None and analysis["matched_artwork_id"] is None and analysis["match_confidence"] is None
 
 
 async def test_a_russian_user_gets_the_description_in_russian_translated_once(
@@ -116,7 +117,7 @@ async def test_a_russian_user_gets_the_description_in_russian_translated_once(
     assert translated["text"] == shown
     async with pool.acquire() as conn:
         analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id_of(panel))
-    assert analysis["language"] == "ru" and analysis["description"] == shown
+    assert analysis is not None and analysis["language"] == "ru" and analysis["description"] == shown
 
     # An English user sending the same photo gets the English description from the cache.
     other = new_id()
@@ -175,7 +176,7 @@ async def test_a_set_nothing_clears_is_said_plainly_voted_on_and_recorded_empty(
     assert len(like_buttons) == 5
 
     # The vote on a matchup with an empty side counts like any other.
-    winner = "right" if empty_label == "A" else "left"
+    winner: VoteChoice = "right" if empty_label == "A" else "left"
     mark = len(telegram.calls)
     telegram.press(user, vote_data(analysis_id, winner), lang="ru")
     assert (await wait_answer(telegram, mark)).params.get("text") == "Спасибо, голос учтён!"
