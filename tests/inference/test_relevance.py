@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -11,7 +12,10 @@ import numpy as np
 import pytest
 
 from inference import relevance
+from inference.gallery_build import build_gallery
 from inference.gallery_store import MANIFEST, Gallery, Manifest, ModelIdentity
+from inference.models import Models
+from inference.recommenders import Query, get
 from inference.relevance import (
     CLIP_TEXT,
     IMAGE,
@@ -161,3 +165,34 @@ def test_an_older_gallery_loads_without_floors(tiny_gallery: Path, tmp_path: Pat
     del raw["relevance"]
     (copy / MANIFEST).write_text(json.dumps(raw))
     assert Gallery.load(copy).manifest.relevance is None
+
+
+SHARED_GALLERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "gallery"
+
+
+@pytest.mark.gallery
+def test_real_paintings_get_floors_and_each_keeps_itself(tiny_models: Models, tmp_path: Path) -> None:
+    """The first 16 paintings of ../shared/gallery (linked, not copied). Random weights: a smoke test of the floors
+    on real images, not of their quality (`benchmarks/bench_relevance.py` reports the whole gallery)."""
+    if not (SHARED_GALLERY / "metadata.csv").is_file():
+        pytest.skip(f"no shared gallery at {SHARED_GALLERY.resolve()}")
+    with (SHARED_GALLERY / "metadata.csv").open(newline="") as source:
+        rows = list(csv.DictReader(source))[:16]
+    images = tmp_path / "images"
+    images.mkdir()
+    for row in rows:
+        (images / Path(row["file"]).name).symlink_to((SHARED_GALLERY / row["file"]).resolve())
+    build_gallery(images, tmp_path / "out", tiny_models, progress=False, identify_calibration=8)
+
+    gallery = Gallery.load(tmp_path / "out")
+    floors, n = gallery.manifest.relevance or {}, len(gallery)
+    assert {space: floor.pairs for space, floor in floors.items()} == {
+        IMAGE: n * (n - 1) // 2,
+        TEXT: n * (n - 1) // 2,
+        CLIP_TEXT: n * (n - 1),
+    }
+    assert all(floor.mean <= floor.floor for floor in floors.values())
+    by_look = get("by_look")
+    for artwork_id in range(n):
+        hits = by_look.recommend(Query(image_vector=gallery.vectors([artwork_id])[0]), gallery, 5)
+        assert hits[0].artwork.id == artwork_id and all(floors[IMAGE].admits(hit.score) for hit in hits)
