@@ -2,7 +2,9 @@
 
 A gallery of `--gallery-size` (default 10 000) vectors, ViT-B-32-sized CLIP (random weights cost the same compute),
 the real MiniLM and the tiny LLaVA-Next describer; the service runs as its own process (`python -m inference.serve`)
-and the client calls /v1/look and /v1/analyze concurrently, exactly as the bot does.
+and the client calls /v1/look and /v1/analyze concurrently, exactly as the bot does. Identification is off
+(INFERENCE_IDENTIFY=false): padding vectors have no images to identify, and bench_look_identify measures what
+identification adds to /v1/look on a gallery that has them.
 
     python benchmarks/bench_analyze.py --requests 40
 """
@@ -25,10 +27,10 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import ROOT, model_settings, percentiles, photo_folder
+from benchmarks.common import QUICK_IDENTIFY_CALIBRATION, ROOT, model_settings, percentiles, photo_folder
 from inference.factory import build_models
 from inference.gallery_build import build_gallery
-from inference.gallery_store import Artwork, Gallery, build_index
+from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, GalleryMismatchError, ModelIdentity, build_index
 from inference.settings import ModelSettings
 
 TOKEN = "bench-token"
@@ -40,8 +42,8 @@ def big_gallery(workdir: Path, settings: dict[str, object], size: int) -> Path:
     small = workdir / "small-gallery"
     models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
     manifest_path = small / "manifest.json"
-    if manifest_path.is_file() and Gallery.load(small).manifest.models.normalised() != models.identity().normalised():
-        shutil.rmtree(small)  # built by other models (or an older naming): rebuild
+    if manifest_path.is_file() and not _usable(small, models.identity().normalised()):
+        shutil.rmtree(small)  # built by other models, an older naming or an older format: rebuild
     if not manifest_path.is_file():
         files = sorted(images.glob("*.jpg"))[:24]
         subset = workdir / "subset"
@@ -50,7 +52,7 @@ def big_gallery(workdir: Path, settings: dict[str, object], size: int) -> Path:
             target = subset / path.name
             if not target.exists():
                 target.symlink_to(path)
-        build_gallery(subset, small, models, progress=False)
+        build_gallery(subset, small, models, progress=False, identify_calibration=QUICK_IDENTIFY_CALIBRATION)
     gallery = Gallery.load(small)
     rng = np.random.default_rng(0)
     real = len(gallery)
@@ -70,7 +72,19 @@ def big_gallery(workdir: Path, settings: dict[str, object], size: int) -> Path:
     big = Gallery(out, manifest, artworks, build_index(image_vectors), build_index(text_vectors))
     big.save()
     (out / "images").mkdir(exist_ok=True)
+    # The small gallery's identification data, so the padded gallery loads; the service never reads it (it runs
+    # with INFERENCE_IDENTIFY=false, which skips loading it and so its count check).
+    shutil.rmtree(out / IDENTIFY_DIR, ignore_errors=True)
+    shutil.copytree(small / IDENTIFY_DIR, out / IDENTIFY_DIR)
     return out
+
+
+def _usable(gallery: Path, models: ModelIdentity) -> bool:
+    """Whether a cached gallery loads and was built by these models (else it is rebuilt)."""
+    try:
+        return Gallery.load(gallery).manifest.models.normalised() == models
+    except GalleryMismatchError:
+        return False
 
 
 def phone_photos(count: int) -> list[bytes]:
@@ -141,6 +155,7 @@ def main() -> None:
     settings = model_settings(args.workdir)
     gallery = big_gallery(args.workdir, settings, args.gallery_size)
     env = {**os.environ, "INFERENCE_TOKEN": TOKEN, **{f"INFERENCE_{k.upper()}": str(v) for k, v in settings.items()}}
+    env["INFERENCE_IDENTIFY"] = "false"  # see the module docstring
     port = 18765
     log = (args.workdir / "service.log").open("w")
     service = subprocess.Popen(
@@ -166,6 +181,7 @@ def main() -> None:
         "requests": args.requests,
         "recommenders": args.recommenders,
         "models": "CLIP ViT-B-32 (random weights), all-MiniLM-L6-v2, tiny LLaVA-Next (max_new_tokens=32)",
+        "identification": "off (see bench_look_identify for its cost)",
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         **result,
     }

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import selectors
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -32,8 +34,9 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks.common import ROOT, model_settings
+from benchmarks.common import QUICK_IDENTIFY_CALIBRATION, ROOT, model_settings
 from inference.gallery_build import build_gallery
+from inference.gallery_store import FORMAT_VERSION, IDENTIFY_DIR, MANIFEST, Gallery, GalleryMismatchError
 from inference.models import Models
 from inference.settings import ModelSettings
 from tests.factories import image_bytes, synthetic_artwork, write_gallery_folder
@@ -219,16 +222,42 @@ def abandoned(service: Service, count: int) -> dict[str, Any]:
     }
 
 
+def _loads(gallery: Path) -> bool:
+    """A cached gallery is reused only while this code still loads it (an older format is rebuilt)."""
+    try:
+        Gallery.load(gallery)
+    except (FileNotFoundError, GalleryMismatchError):
+        return False
+    return True
+
+
+def gallery_for(tree: Path, gallery: Path, workdir: Path) -> Path:
+    """The gallery as `tree`'s service reads it: a tree from before format 2 refuses a format-2 gallery, and
+    format 2 only added identify/ (which such a tree never reads), so it gets a copy labelled with its format."""
+    source = (tree / "inference" / "gallery_store.py").read_text()
+    found = re.search(r"^FORMAT_VERSION = (\d+)", source, re.MULTILINE)
+    version = int(found.group(1)) if found else FORMAT_VERSION
+    if version == FORMAT_VERSION:
+        return gallery
+    copy = workdir / f"gallery-format{version}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(gallery, copy, ignore=shutil.ignore_patterns(IDENTIFY_DIR))
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format": version}, indent=2))
+    return copy
+
+
 def build(workdir: Path) -> tuple[Path, dict[str, str]]:
     settings = model_settings(workdir, max_new_tokens=48)
     gallery = workdir / "gallery"
-    if not (gallery / "manifest.json").is_file():
+    if not _loads(gallery):
         images, metadata = write_gallery_folder(workdir / "src", 24)
         from inference.factory import build_models
 
         models: Models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
         models.load()
-        build_gallery(images, gallery, models, metadata_csv=metadata, batch_size=8, progress=False)
+        quick = QUICK_IDENTIFY_CALIBRATION  # the threshold is not what abuse tests
+        build_gallery(images, gallery, models, metadata, batch_size=8, progress=False, identify_calibration=quick)
     env = {
         **os.environ,
         **{f"INFERENCE_{key.upper()}": str(value) for key, value in settings.items()},
@@ -255,7 +284,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "before": args.before,
     }
     for label, tree in (("before", before_tree), ("after", ROOT)):
-        service = Service(tree, gallery, env, workdir / f"{label}.log")
+        service = Service(tree, gallery_for(tree, gallery, workdir), env, workdir / f"{label}.log")
         try:
             row = {
                 "slow_bodies": slow_bodies(service, args.connections),

@@ -18,6 +18,9 @@ from tests.factories import write_gallery_folder  # noqa: E402
 from tests.model_factories import make_clip_weights, make_tiny_llava  # noqa: E402
 
 SHARED_GALLERY = ROOT.parent / "shared" / "gallery"
+# Calibration photos for galleries of benchmarks that do not measure identification: the build's default (200)
+# would spend minutes on a threshold nobody reads; bench_identify and bench_look_identify calibrate in earnest.
+QUICK_IDENTIFY_CALIBRATION = 8
 
 
 def model_settings(workdir: Path, max_new_tokens: int = 32) -> dict[str, object]:
