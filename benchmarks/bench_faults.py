@@ -34,6 +34,7 @@ from tests.private_services import PrivatePostgres, PrivateRedis  # noqa: E402
 
 def tiny_service_inputs(workdir: Path) -> tuple[Path, dict[str, str]]:
     """The tiny models (the tests' cache) and a gallery built with them: what the real service needs."""
+    from benchmarks.common import QUICK_IDENTIFY_CALIBRATION
     from inference.factory import build_models
     from inference.gallery_build import build_gallery
     from inference.settings import ModelSettings, default_text_model
@@ -54,13 +55,18 @@ def tiny_service_inputs(workdir: Path) -> tuple[Path, dict[str, str]]:
         "quantization": "none",
         "device": "cpu",
         "max_new_tokens": 8,
+        "translation_models": {},  # the default opus-mt is not downloaded here, and no scenario translates
     }
     models = build_models(ModelSettings(**settings))
     models.load()
     images, metadata = write_gallery_folder(workdir / "gallery-src", GALLERY_SIZE)
     gallery = workdir / "gallery"
-    build_gallery(images, gallery, models, metadata_csv=metadata, batch_size=8, progress=False)
-    return gallery, {f"INFERENCE_{key.upper()}": str(value) for key, value in settings.items()}
+    quick = QUICK_IDENTIFY_CALIBRATION  # the threshold is not what these scenarios test
+    build_gallery(images, gallery, models, metadata, batch_size=8, progress=False, identify_calibration=quick)
+    env = {f"INFERENCE_{key.upper()}": json.dumps(v) if isinstance(v, dict) else str(v) for key, v in settings.items()}
+    # Floors off, as in the tests' services (tests/conftest.py): over random tiny models they empty the sets the
+    # scenarios count as answers.
+    return gallery, {**env, "INFERENCE_RELEVANCE_FLOOR": "false"}
 
 
 async def run_scenario(name: str, users: int, workdir: Path, service: tuple[Path, dict[str, str]] | None) -> dict:
