@@ -182,9 +182,22 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             for i in range(args.calibration - n_cal_real)
         ]
         t0 = time.perf_counter()
-        cal_photos = list(pool.map(_photo, cal_jobs, chunksize=8))
-        query_photos = list(pool.map(_photo, query_jobs, chunksize=8))
-        neg_photos = list(pool.map(_photo, test_neg, chunksize=8))
+        cached = args.workdir / f"photos-{args.seed}-{args.calibration}-{args.queries}-{args.negatives}.npz"
+        if args.reuse and cached.is_file():  # the same photos for every query config compared on this gallery
+            with np.load(cached, allow_pickle=False) as saved:
+                cal_photos, query_photos, neg_photos = (
+                    [saved[f"{kind}_{i}"].tobytes() for i in range(int(saved[f"{kind}_count"]))]
+                    for kind in ("cal", "query", "neg")
+                )
+        else:
+            cal_photos = list(pool.map(_photo, cal_jobs, chunksize=8))
+            query_photos = list(pool.map(_photo, query_jobs, chunksize=8))
+            neg_photos = list(pool.map(_photo, test_neg, chunksize=8))
+            arrays: dict[str, Any] = {}
+            for kind, photos in (("cal", cal_photos), ("query", query_photos), ("neg", neg_photos)):
+                arrays[f"{kind}_count"] = np.array(len(photos))
+                arrays.update({f"{kind}_{i}": np.frombuffer(jpeg, np.uint8) for i, jpeg in enumerate(photos)})
+            np.savez(cached, **arrays)
         print(f"photos {time.perf_counter() - t0:.0f} s")
 
     identifier = Identifier.load(args.workdir, mmap=True)  # measure what the service would run
@@ -213,8 +226,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             claims.append(candidate.index if ok and candidate is not None else None)
         return claims, best, latency
 
+    load_before = os.getloadavg()[0]  # other work on the machine inflates the latencies: say how much there was
     q_claims, q_best, q_latency = score(query_photos)
     n_claims, n_best, n_latency = score(neg_photos)
+    load_after = os.getloadavg()[0]
     correct = sum(c == t for c, t in zip(q_claims, query_truth, strict=True))
     wrong_on_queries = sum(c is not None and c != t for c, t in zip(q_claims, query_truth, strict=True))
     false_ids = sum(c is not None for c in n_claims)
@@ -247,6 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             "calibration_max": int(max(cal_scores, default=0)),
         },
         "cpu": f"{os.cpu_count()} cores",
+        "load_average_1m": {"before_queries": round(load_before, 2), "after_queries": round(load_after, 2)},
     }
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
