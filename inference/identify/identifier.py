@@ -38,9 +38,12 @@ class IdentifyConfig:
     # Gallery works: the shared gallery's images are <= 512 px, so more would only upsample.
     gallery_side: int = 512
     gallery_keypoints: int = 600
-    # Photos: the work may fill only 20 % of the frame, so the photo is looked at in more detail.
-    query_side: int = 1024
-    query_keypoints: int = 1500
+    # Photos at 512 px: OpenCV's SIFT doubles the image for its first octave, so this is detected at 1024. On the
+    # 10 k benchmark (works filling 20-100 % of the frame) 512/800 named 99.0 % (1024/1500: 98.3 %), 0 false claims
+    # either way, at 258 ms p50 instead of 591 (benchmarks/results/identify_configs.json). Saved with the gallery,
+    # so a gallery built with other sizes keeps its own.
+    query_side: int = 512
+    query_keypoints: int = 800
     # ~2^14 words at 10 k works keeps posting lists at a few hundred entries; grow it with the gallery.
     vocabulary_words: int = 16384
     # k-means runs on at most this many descriptors sampled from the gallery (training cost is linear in it).
