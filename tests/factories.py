@@ -75,3 +75,22 @@ def png_claiming_size(width: int, height: int) -> bytes:
     chunk = bytes(data[ihdr_at : ihdr_at + 4 + 13])
     data[ihdr_at + 17 : ihdr_at + 21] = struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
     return bytes(data)
+
+
+SHARED_GALLERY = Path(__file__).resolve().parents[1] / ".." / "shared" / "gallery"
+
+
+def link_shared_paintings(folder: Path, count: int = 16) -> tuple[Path, list[dict[str, str]]]:
+    """The first `count` paintings of ../shared/gallery, linked (never copied) into `folder/images`, and their
+    metadata rows; the test is skipped when the shared gallery is absent."""
+    import pytest
+
+    if not (SHARED_GALLERY / "metadata.csv").is_file():
+        pytest.skip(f"no shared gallery at {SHARED_GALLERY.resolve()}")
+    with (SHARED_GALLERY / "metadata.csv").open(newline="") as source:
+        rows = list(csv.DictReader(source))[:count]
+    images = folder / "images"
+    images.mkdir()
+    for row in rows:
+        (images / Path(row["file"]).name).symlink_to((SHARED_GALLERY / row["file"]).resolve())
+    return images, rows

@@ -20,11 +20,10 @@ from inference.identify import Identifier
 from inference.identify.synthetic import photograph
 from inference.images import decode_image
 from inference.models import Describer, Models
-from tests.factories import image_bytes, synthetic_artwork, textured_artwork
+from tests.factories import SHARED_GALLERY, image_bytes, link_shared_paintings, synthetic_artwork, textured_artwork
 
 GOOD = 9  # 8 JPEGs, 1 PNG (one of them large) in the messy folder
 BROKEN = {"broken/truncated.jpg": "damaged", "empty.jpg": "empty file", "notes.jpg": "not an image"}
-SHARED_GALLERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "gallery"
 # No bar, and a handful of calibration photos for identification (the default 200 take minutes).
 QUICK: dict[str, Any] = {"progress": False, "identify_calibration": 3}
 
@@ -253,14 +252,7 @@ def test_the_command_line_builds_with_models_from_flags(
 @pytest.mark.gallery
 def test_a_gallery_of_real_paintings(tiny_models: Models, tmp_path: Path) -> None:
     """The first 16 paintings of ../shared/gallery, linked (not copied) into a temporary folder."""
-    if not (SHARED_GALLERY / "metadata.csv").is_file():
-        pytest.skip(f"no shared gallery at {SHARED_GALLERY.resolve()}")
-    with (SHARED_GALLERY / "metadata.csv").open(newline="") as source:
-        rows = list(csv.DictReader(source))[:16]
-    images = tmp_path / "images"
-    images.mkdir()
-    for row in rows:
-        (images / Path(row["file"]).name).symlink_to((SHARED_GALLERY / row["file"]).resolve())
+    images, rows = link_shared_paintings(tmp_path)
 
     report = build_gallery(images, tmp_path / "out", tiny_models, SHARED_GALLERY / "metadata.csv", **QUICK)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import shutil
@@ -30,6 +29,7 @@ from inference.relevance import (
     symmetric_floor,
     unordered_pairs,
 )
+from tests.factories import link_shared_paintings
 
 
 def test_the_floor_is_the_chosen_quantile_of_the_pair_scores() -> None:
@@ -167,21 +167,13 @@ def test_an_older_gallery_loads_without_floors(tiny_gallery: Path, tmp_path: Pat
     assert Gallery.load(copy).manifest.relevance is None
 
 
-SHARED_GALLERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "gallery"
 
 
 @pytest.mark.gallery
 def test_real_paintings_get_floors_and_each_keeps_itself(tiny_models: Models, tmp_path: Path) -> None:
     """The first 16 paintings of ../shared/gallery (linked, not copied). Random weights: a smoke test of the floors
     on real images, not of their quality (`benchmarks/bench_relevance.py` reports the whole gallery)."""
-    if not (SHARED_GALLERY / "metadata.csv").is_file():
-        pytest.skip(f"no shared gallery at {SHARED_GALLERY.resolve()}")
-    with (SHARED_GALLERY / "metadata.csv").open(newline="") as source:
-        rows = list(csv.DictReader(source))[:16]
-    images = tmp_path / "images"
-    images.mkdir()
-    for row in rows:
-        (images / Path(row["file"]).name).symlink_to((SHARED_GALLERY / row["file"]).resolve())
+    images, _ = link_shared_paintings(tmp_path)
     build_gallery(images, tmp_path / "out", tiny_models, progress=False, identify_calibration=8)
 
     gallery = Gallery.load(tmp_path / "out")
