@@ -31,6 +31,23 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Tag(_Answer):
+    """A zero-shot label of a work or a photo (`inference.tagging`): `kind` is style, genre or mood; `name` is the
+    label's stable English key, `ru` its Russian name; `score` is its softmax share within its kind."""
+
+    kind: str
+    name: str
+    ru: str = ""
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class PaletteColour(_Answer):
+    """One of a work's dominant colours (`inference.palette`): sRGB hex and its share of the pixels."""
+
+    hex: str = Field(pattern=r"^#[0-9a-f]{6}$")
+    weight: float = Field(ge=0.0, le=1.0)
+
+
 class Artwork(_Answer):
     """A gallery work as clients see it; `file` is its source file's name relative to the images folder."""
 
@@ -43,6 +60,7 @@ class Artwork(_Answer):
     style: str = ""
     genre: str = ""
     description: str = ""
+    tags: list[Tag] = Field(default_factory=list, description="The work's zero-shot tags, computed at build.")
 
 
 class Hit(Artwork):
@@ -80,6 +98,38 @@ class IdentifyResponse(_Answer):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class TextSearchRequest(BaseModel):
+    """`POST /v1/search/text`: words in any language the CLIP text tower reads (Russian and English at least)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(max_length=2000)
+    k: int = Field(default=5, ge=1, le=50)
+    recommenders: list[str] | None = Field(
+        default=None, description="Text recommenders to run (default: all of them, one set each)."
+    )
+
+
+class ColorSearchRequest(BaseModel):
+    """`POST /v1/search/color`: a colour as `#rrggbb`/`rrggbb`/`#rgb` or a colour name in English or Russian."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    color: str = Field(max_length=64)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class SearchResponse(_Answer):
+    """A word or colour search: one set per recommender, in the same `Hit` shape as the photo sets. `query` echoes
+    what was searched (the normalised text, or the colour's hex); `palettes` maps artwork_id -> its palette for the
+    hits of a colour search, so a client can draw the strip."""
+
+    query: str
+    recommendations: Sets
+    palettes: dict[int, list[PaletteColour]] = Field(default_factory=dict)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
 class LookResponse(_Answer):
     """`POST /v1/look`: the fast visual set (CLIP + FAISS only), with the recognised work, if any. A recognised work
     is left out of every set (the user has it in front of them); an empty set means nothing cleared the gallery's
@@ -88,6 +138,9 @@ class LookResponse(_Answer):
     image_sha256: str
     recommendations: Sets
     match: Match | None = None
+    tags: list[Tag] = Field(
+        default_factory=list, description="The photo's zero-shot style, genre and mood tags, best first per kind."
+    )
     timings_ms: dict[str, float] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
 
