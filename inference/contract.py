@@ -103,7 +103,10 @@ class TextSearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(max_length=2000)
+    query: str = Field(
+        max_length=10_000,
+        description="Any length a chat message has (Telegram allows 4096); the text tower reads its first tokens.",
+    )
     k: int = Field(default=5, ge=1, le=50)
     recommenders: list[str] | None = Field(
         default=None, description="Text recommenders to run (default: all of them, one set each)."
@@ -166,6 +169,10 @@ class RecommenderInfo(_Answer):
     needs: list[str] = Field(default_factory=list)
     personal: bool = False
     fast: bool = False
+    text: bool = Field(
+        default=False,
+        description="A text recommender: it answers words (/v1/search/text), never a photo; photo arenas skip it.",
+    )
 
 
 class RecommendersResponse(_Answer):

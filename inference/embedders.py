@@ -34,6 +34,7 @@ class ClipEmbedder:
         device: str,
         config_json: Path | None = None,
         batch_size: int = 32,
+        tokenizer: str | None = None,
     ) -> None:
         if weights is not None and not Path(weights).is_file():
             # open_clip treats other strings as pretrained tags and downloads them.
@@ -43,6 +44,9 @@ class ClipEmbedder:
         self.device = device
         self.config_json = Path(config_json) if config_json is not None else None
         self.batch_size = batch_size
+        self.tokenizer_source = tokenizer
+        """Where the text tower's tokenizer (and, for a Hugging Face text tower, its config.json) lives: a local
+        directory or a hub id already in the local cache; None keeps the architecture config's own names."""
         self._model: Any = None
         self._preprocess: Any = None
         self._tokenizer: Any = None
@@ -76,14 +80,47 @@ class ClipEmbedder:
                 return
             import open_clip
 
-            self._model_config()
+            text_cfg = self._text_config()
             model, _, preprocess = open_clip.create_model_and_transforms(
-                self.name, pretrained=self.weights, device=self.device
+                self.name, pretrained=self.weights, device=self.device, text_cfg=text_cfg
             )
             model.eval()
-            self._tokenizer = open_clip.get_tokenizer(self.name)
+            self._tokenizer = self._make_tokenizer(text_cfg)
             self._preprocess = preprocess
             self._model = model
+
+    def _text_config(self) -> dict[str, Any]:
+        """The architecture's text config with its Hugging Face names resolved to local directories.
+
+        A text tower from Hugging Face (`hf_model_name`, e.g. xlm-roberta-base) is built from its config.json only:
+        its weights come from the CLIP checkpoint (or stay random), so `hf_model_pretrained` is always off and
+        open_clip never fetches the base model."""
+        text_cfg = dict(self._model_config()["text_cfg"])
+        for key in ("hf_tokenizer_name", "hf_model_name"):
+            if key in text_cfg:
+                text_cfg[key] = local_hf_source(self.tokenizer_source or str(text_cfg[key]))
+        if "hf_model_name" in text_cfg:
+            text_cfg["hf_model_pretrained"] = False
+        return text_cfg
+
+    def _make_tokenizer(self, text_cfg: dict[str, Any]) -> Any:
+        import open_clip
+        from open_clip.tokenizer import HFTokenizer
+
+        if "hf_tokenizer_name" not in text_cfg:
+            return open_clip.get_tokenizer(self.name)  # CLIP's own BPE, shipped inside open_clip
+        return HFTokenizer(
+            text_cfg["hf_tokenizer_name"],
+            context_length=self.context_length,
+            local_files_only=True,
+            **text_cfg.get("tokenizer_kwargs", {}),
+        )
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the text tower reads; longer texts are cut to it (never an error)."""
+        text_cfg = self._model_config()["text_cfg"]
+        return int(text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH))
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         if not images:
@@ -98,15 +135,47 @@ class ClipEmbedder:
         return np.concatenate(rows)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts in any script the tokenizer reads; each is cut to `context_length` tokens, so a page of text costs
+        what a sentence does. Callers refuse empty queries (an empty text still embeds, to a meaningless vector)."""
         if not texts:
             return _empty(self.dim)
         self.load()
         rows = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                tokens = self._tokenizer(texts[start : start + self.batch_size]).to(self.device)
+                chunk = [clip_text(text, self.context_length) for text in texts[start : start + self.batch_size]]
+                tokens = self._tokenizer(chunk).to(self.device)
                 rows.append(_to_numpy(self._model.encode_text(tokens)))
         return np.concatenate(rows)
+
+
+DEFAULT_CONTEXT_LENGTH = 77
+"""open_clip's context length when an architecture's text config names none (its Hugging Face text towers)."""
+CHARS_PER_TOKEN_CAP = 16
+"""Characters kept per token of context before tokenizing (a token averages 3 to 5): a 100 000-character message
+costs what a short one does, and the tokenizer still cuts exactly at the context length."""
+
+
+def clip_text(text: str, context_length: int) -> str:
+    """The start of `text` that can reach the text tower; the tokenizer truncates exactly, this only bounds its work."""
+    return text[: context_length * CHARS_PER_TOKEN_CAP]
+
+
+def local_hf_source(source: str) -> str:
+    """A Hugging Face tokenizer or config location as a local directory: an existing directory as it is, a hub id
+    from the local cache only. Nothing is downloaded; a hub id that is not cached is a clear error."""
+    if Path(source).is_dir():
+        return source
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(source, local_files_only=True)
+    except (LocalEntryNotFoundError, ValueError, OSError) as exc:
+        raise FileNotFoundError(
+            f"the CLIP text tower needs {source!r} (tokenizer, config.json), which is neither a local directory nor "
+            "in the Hugging Face cache; download it once (README, Models) and point INFERENCE_CLIP_TOKENIZER at it"
+        ) from exc
 
 
 class SentenceEmbedder:

@@ -55,7 +55,9 @@ def build_models(settings: ModelSettings) -> Models:
     """The model bundle, not loaded yet: `Models.load()` does the slow part when the caller is ready."""
     device = pick_device(settings.device)
     return Models(
-        clip=ClipEmbedder(settings.clip_arch, settings.clip_weights, device, settings.clip_config),
+        clip=ClipEmbedder(
+            settings.clip_arch, settings.clip_weights, device, settings.clip_config, tokenizer=settings.clip_tokenizer
+        ),
         text=SentenceEmbedder(settings.text_model, device),
         describer=build_describer(settings, device),
         translators=build_translators(settings, device),

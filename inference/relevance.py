@@ -50,10 +50,11 @@ TOLERANCE = 1e-5
 floor (all works alike, as with random weights) must not fall on either side by chance."""
 _CHUNK = 4096
 
-IMAGE, TEXT, CLIP_TEXT = "image", "text", "clip_text"
-SPACES = (IMAGE, TEXT, CLIP_TEXT)
+IMAGE, TEXT, CLIP_TEXT, DESCRIPTION_CLIP = "image", "text", "clip_text", "description_clip"
+SPACES = (IMAGE, TEXT, CLIP_TEXT, DESCRIPTION_CLIP)
 """image: CLIP image vs CLIP image; text: MiniLM description vs description; clip_text: CLIP text of a description
-vs CLIP image (the space `by_text_clip` searches)."""
+vs CLIP image (the space `by_text_clip` and `words_look` search); description_clip: a short query's CLIP text vector
+vs the descriptions' CLIP text vectors (`words_meaning`, floored by `inference.words_index.words_floor`)."""
 
 
 @dataclass(frozen=True)

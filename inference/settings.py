@@ -23,12 +23,23 @@ class ModelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_file=".env", extra="ignore")
 
-    clip_arch: str = "ViT-B-32"
+    clip_arch: str = Field(
+        default="xlm-roberta-base-ViT-B-32",
+        description="open_clip architecture. The default reads Russian, English and 100 other languages with one "
+        "text tower in the image tower's space, so by-look and search by words share one model (README, Search by "
+        "words); its weights are laion5b_s13b_b90k.",
+    )
     clip_weights: str | None = Field(
         default=None, description="Local open_clip checkpoint file; None means random init (tests, benchmarks)."
     )
     clip_config: Path | None = Field(
         default=None, description="Optional JSON model config registered with open_clip (custom architectures)."
+    )
+    clip_tokenizer: str | None = Field(
+        default=None,
+        description="Where the text tower's tokenizer lives (and, for a Hugging Face text tower such as XLM-RoBERTa, "
+        "its config.json): a local directory, or a hub id already in the Hugging Face cache. None uses the names in "
+        "the architecture's config. Nothing is downloaded.",
     )
     text_model: str = Field(default_factory=default_text_model)
 

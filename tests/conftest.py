@@ -21,11 +21,14 @@ import pytest
 from inference.models import Models
 from tests.model_factories import (
     TINY_CLIP_ARCH,
+    TINY_XLMR_CLIP_ARCH,
+    TINY_XLMR_TEXT_DIR,
     TinyClip,
     cache_key,
     make_tiny_clip,
     make_tiny_llava,
     make_tiny_marian,
+    make_tiny_xlmr_clip,
 )
 
 pytest_plugins = ["tests.fixtures_storage", "tests.private_services", "tests.fixtures_gallery"]
@@ -68,6 +71,42 @@ def tiny_clip(test_models_dir: Path) -> TinyClip:
     """(config_json, weights, arch) of a tiny open_clip ViT."""
     root = cached_build(test_models_dir, "clip", make_tiny_clip)
     return TinyClip(root / f"{TINY_CLIP_ARCH}.json", root / f"{TINY_CLIP_ARCH}.pt", TINY_CLIP_ARCH)
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_clip(test_models_dir: Path) -> TinyClip:
+    """(config_json, weights, arch, tokenizer) of a tiny open_clip ViT with an XLM-RoBERTa text tower and an
+    XLMRobertaTokenizer (fast; Russian, English, emoji): the multilingual architecture at toy size."""
+    root = cached_build(test_models_dir, "clip-xlmr", make_tiny_xlmr_clip)
+    return TinyClip(
+        root / f"{TINY_XLMR_CLIP_ARCH}.json",
+        root / f"{TINY_XLMR_CLIP_ARCH}.pt",
+        TINY_XLMR_CLIP_ARCH,
+        root / TINY_XLMR_TEXT_DIR,
+    )
+
+
+@pytest.fixture(scope="session")
+def multilingual_model_settings(tiny_model_settings: dict[str, Any], tiny_xlmr_clip: TinyClip) -> dict[str, Any]:
+    """`tiny_model_settings` with the tiny multilingual CLIP (INFERENCE_CLIP_TOKENIZER set, as a deployment does)."""
+    return {
+        **tiny_model_settings,
+        "clip_arch": tiny_xlmr_clip.arch,
+        "clip_weights": str(tiny_xlmr_clip.weights),
+        "clip_config": tiny_xlmr_clip.config_json,
+        "clip_tokenizer": str(tiny_xlmr_clip.tokenizer),
+    }
+
+
+@pytest.fixture(scope="session")
+def multilingual_models(multilingual_model_settings: dict[str, Any]) -> Models:
+    """The model bundle with the tiny multilingual CLIP, loaded."""
+    from inference.factory import build_models
+    from inference.settings import ModelSettings
+
+    models = build_models(ModelSettings(**multilingual_model_settings))
+    models.load()
+    return models
 
 
 @pytest.fixture(scope="session")

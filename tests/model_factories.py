@@ -77,10 +77,41 @@ MARIAN_RU = (
 )
 
 
+# The tiny multilingual CLIP: the real `xlm-roberta-base-ViT-B-32` layout (a Hugging Face XLM-RoBERTa text tower,
+# mean pooled, MLP projection) at toy sizes. Its config names the real hub id, as the real one does; the tests point
+# INFERENCE_CLIP_TOKENIZER at the tiny directory instead, exactly as a deployment points it at its local copy.
+TINY_XLMR_CLIP_ARCH = "artmatch-tiny-xlmr-vit"
+TINY_XLMR_TEXT_DIR = "xlm-roberta"
+TINY_XLMR_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {
+        "hf_model_name": "xlm-roberta-base",
+        "hf_tokenizer_name": "xlm-roberta-base",
+        "hf_pooler_type": "mean_pooler",
+    },
+}
+# The tiny XLM-R tokenizer's sentencepiece unigram model is trained on these (the real 250k-piece one is on no
+# registry this project can reach): Russian, English and emoji, so all three reach the model as real pieces.
+XLMR_EXTRA_LINES = (
+    "рыцарь на белом коне",
+    "stormy sea at night",
+    "a knight on a white horse",
+    "бурное море ночью",
+    "портрет дамы с горностаем",
+    "sunflowers in a vase",
+    "🌊 🌅 🐎 🌻 🎨 ❤️ 🌙 ⛵ 🏰 🔥",
+    "море 🌊 и закат 🌅",
+    "a horse 🐎 in the field",
+)
+
+
 class TinyClip(NamedTuple):
     config_json: Path
     weights: Path
     arch: str
+    tokenizer: Path | None = None
+    """INFERENCE_CLIP_TOKENIZER for an architecture with a Hugging Face text tower (its config.json and tokenizer)."""
 
 
 def cache_key() -> str:
@@ -104,6 +135,80 @@ def make_tiny_clip(root: Path) -> TinyClip:
     weights = root / f"{TINY_CLIP_ARCH}.pt"
     torch.save(model.state_dict(), weights)
     return TinyClip(config_json, weights, TINY_CLIP_ARCH)
+
+
+def make_tiny_xlmr_tokenizer(root: Path) -> Path:
+    """An XLMRobertaTokenizer (fast; the class and special tokens of xlm-roberta-base) over a sentencepiece unigram
+    model trained here on Russian, English and emoji lines; saved with `save_pretrained` into `root`."""
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+    from transformers import XLMRobertaTokenizer  # the tokenizers-backed (fast) class in transformers 5
+
+    root.mkdir(parents=True, exist_ok=True)
+    lines = marian_lines(MARIAN_EN) + marian_lines(MARIAN_RU) + list(XLMR_EXTRA_LINES)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_prefix=str(root / "sentencepiece.bpe"),  # the real file's name (a unigram model despite it)
+        vocab_size=600,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    (root / "sentencepiece.bpe.vocab").unlink()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]  # generated protobuf code
+    proto.ParseFromString((root / "sentencepiece.bpe.model").read_bytes())
+    # XLM-R's fairseq layout, as transformers converts the real model: <s> <pad> </s> <unk>, the pieces after
+    # sentencepiece's own <unk> <s> </s>, then <mask>.
+    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab = specials + [(piece.piece, piece.score) for piece in proto.pieces[3:]] + [("<mask>", 0.0)]
+    tokenizer = XLMRobertaTokenizer(
+        vocab=vocab,
+        _spm_precompiled_charsmap=proto.normalizer_spec.precompiled_charsmap,
+        model_max_length=512,
+    )
+    tokenizer.save_pretrained(root)
+    return root
+
+
+def make_tiny_xlmr_clip(root: Path) -> TinyClip:
+    """An open_clip CustomTextCLIP with a 2-layer XLM-RoBERTa text tower (32-dim embeddings, 32x32 px input) and
+    its tokenizer: `TinyClip.tokenizer` is the directory holding both the text config and the tokenizer."""
+    import open_clip
+    from transformers import XLMRobertaConfig
+
+    root.mkdir(parents=True, exist_ok=True)
+    text_dir = make_tiny_xlmr_tokenizer(root / TINY_XLMR_TEXT_DIR)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(text_dir, local_files_only=True)
+    XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=80,  # 77 tokens after the padding index and its offset, as in the real 514
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    ).save_pretrained(text_dir)
+    config_json = root / f"{TINY_XLMR_CLIP_ARCH}.json"
+    config_json.write_text(json.dumps(TINY_XLMR_CLIP_CONFIG, indent=2))
+    open_clip.add_model_config(config_json)
+    config = open_clip.get_model_config(TINY_XLMR_CLIP_ARCH)
+    text_cfg = {
+        **config["text_cfg"],
+        "hf_model_name": str(text_dir),
+        "hf_tokenizer_name": str(text_dir),
+        "hf_model_pretrained": False,  # random init from config.json: there are no base weights to load
+    }
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_XLMR_CLIP_ARCH, pretrained=None, text_cfg=text_cfg)
+    weights = root / f"{TINY_XLMR_CLIP_ARCH}.pt"
+    torch.save(model.state_dict(), weights)
+    return TinyClip(config_json, weights, TINY_XLMR_CLIP_ARCH, text_dir)
 
 
 def make_clip_weights(root: Path, arch: str = "ViT-B-32") -> Path:

@@ -20,8 +20,8 @@ from inference.gallery_store import Gallery, Hit
 if TYPE_CHECKING:
     from feedback.taste import TasteProfile
 
-Feature = Literal["image_vector", "description", "text_vector", "clip_text_vector"]
-"""What the pipeline can compute for one photo (the fields of `Query`)."""
+Feature = Literal["image_vector", "description", "text_vector", "clip_text_vector", "query_text_vector"]
+"""What the pipeline can compute for one photo, or for a text search's words (the fields of `Query`)."""
 
 # The public, coarse view of the features, by what computes them: "image" is one CLIP pass (fast); every
 # description-derived feature waits for the describer (slow).
@@ -30,8 +30,9 @@ NEED_OF_FEATURE: dict[Feature, str] = {
     "description": "description",
     "text_vector": "description",
     "clip_text_vector": "description",
+    "query_text_vector": "text",
 }
-NEEDS_ORDER = ("image", "description")
+NEEDS_ORDER = ("image", "description", "text")
 
 
 class MissingFeature(RuntimeError):
@@ -58,6 +59,8 @@ class Query:
     clip_text_vector: np.ndarray | None = None
     """CLIP text-tower embedding of the description (the gallery's image index space)."""
     profile: TasteProfile | None = None
+    query_text_vector: np.ndarray | None = None
+    """CLIP text-tower embedding of a user's words (search by words, `/v1/search/text`): no photo at all."""
 
     def need(self, feature: Feature) -> Any:
         value = getattr(self, feature)
@@ -96,12 +99,23 @@ class Recommender(ABC):
         return [need for need in NEEDS_ORDER if need in wanted]
 
     @property
+    def answers_text(self) -> bool:
+        """A text recommender: it answers a user's words (/v1/search/text), never a photo."""
+        return "query_text_vector" in self.uses
+
+    @property
     def fast(self) -> bool:
         """Servable from the CLIP pass alone, as /v1/look is: no describer, no profile."""
         return self.needs == ["image"] and not self.personal
 
     def info(self) -> dict[str, object]:
-        return {"name": self.name, "needs": self.needs, "personal": self.personal, "fast": self.fast}
+        return {
+            "name": self.name,
+            "needs": self.needs,
+            "personal": self.personal,
+            "fast": self.fast,
+            "text": self.answers_text,
+        }
 
     def relevant(self, hits: list[Hit], gallery: Gallery) -> list[Hit]:
         """The hits at or above the floor of this recommender's space (all of them when the gallery has none)."""

@@ -41,7 +41,7 @@ from inference.settings import InferenceSettings
 
 
 def test_the_registry_knows_every_recommender_and_refuses_others() -> None:
-    assert names() == ["by_look", "by_meaning", "by_text_clip", "fused", "for_you"]
+    assert names() == ["by_look", "by_meaning", "by_text_clip", "fused", "for_you", "words_look", "words_meaning"]
     assert get("fused").name == "fused"
     with pytest.raises(UnknownRecommender, match="by_vibes"):
         get("by_vibes")
@@ -51,8 +51,9 @@ def test_the_registry_knows_every_recommender_and_refuses_others() -> None:
 
 def test_the_registry_says_which_indices_each_recommender_searches() -> None:
     assert required_indices() == {
-        "image": ["by_look", "by_text_clip", "fused", "for_you"],
+        "image": ["by_look", "by_text_clip", "fused", "for_you", "words_look"],
         "text": ["by_meaning", "fused", "for_you"],
+        "description_clip": ["words_meaning"],
     }
     assert required_indices([get("by_look")]) == {"image": ["by_look"]}
 
