@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -25,6 +26,7 @@ from feedback.taste import TasteProfile
 from inference import contract
 from inference import recommenders as registry
 from inference.batcher import Overloaded
+from inference.color_routes import color_router
 from inference.deps import SECURED, PipelineDep
 from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, GalleryMismatchError, Hit
 from inference.identify import Identifier
@@ -47,6 +49,7 @@ from inference.recommenders import Recommender, UnknownRecommender
 from inference.relevance import serving_floors
 from inference.schemas import MAX_K, parse_feedback, parse_recommender_names, to_events
 from inference.settings import InferenceSettings
+from inference.tagging import Tagger
 from inference.taste_routes import taste_router
 from inference.translate_routes import translate_router
 
@@ -55,7 +58,7 @@ logger = logging.getLogger(__name__)
 # Bodies capped by UploadLimit: the photo uploads at INFERENCE_MAX_UPLOAD_BYTES, and the JSON of the taste
 # routes (feedback, exclusions) and of /v1/translate at the much smaller INFERENCE_MAX_JSON_BYTES.
 UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/identify")
-JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate")
+JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate", "/v1/search/color")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 READ_CHUNK = 256 * 1024
 
@@ -79,6 +82,8 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
             gallery.manifest.relevance, settings.relevance_floor, settings.gallery_dir
         )
         identifier = await asyncio.to_thread(_load_identifier, gallery) if settings.identify else None
+        # the labels' prompt vectors, once: tagging a photo is then a small matrix product
+        app.state.tagger = await asyncio.to_thread(Tagger.build, loaded.clip)
         await asyncio.to_thread(loaded.describer.load)
         pipeline = Pipeline(settings, loaded, gallery, identifier)
         pipeline.start()
@@ -107,6 +112,7 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     _add_routes(app, settings)
     app.include_router(taste_router(settings))
     app.include_router(translate_router(settings))
+    app.include_router(color_router())
     return app
 
 
@@ -185,6 +191,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             image_sha256=decoded.sha256,
             recommendations={"by_look": _hits(registry.get("by_look").relevant(visual.hits, pipeline.gallery))},
             match=_match(visual.identified, pipeline.gallery),
+            tags=_photo_tags(request, found.vector),
             timings_ms=_finish_timings(request, timings, start),
             models=pipeline.models.versions(),
         )
@@ -217,6 +224,7 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             description=analysis.description,
             recommendations={name: _hits(hits) for name, hits in analysis.recommendations.items()},
             match=_match(analysis.identified, pipeline.gallery),
+            tags=_photo_tags(request, analysis.image_vector),
             timings_ms=_finish_timings(request, timings, start),
             models=pipeline.models.versions(),
         )
@@ -273,6 +281,15 @@ def _match(identified: Identified, gallery: Gallery) -> contract.Match | None:
         inliers=match.inliers,
         corners=[(float(x), float(y)) for x, y in match.corners],
     )
+
+
+def _photo_tags(request: Request, vector: np.ndarray | None) -> list[contract.Tag]:
+    """The photo's zero-shot tags from its CLIP image vector (a 50 x D product: microseconds, fine on the loop);
+    none when the analysis computed no image vector (only description-based recommenders were named)."""
+    if vector is None:
+        return []
+    tagger: Tagger = request.app.state.tagger
+    return tagger.tag(vector)[0]
 
 
 def _hits(hits: Iterable[Hit]) -> list[contract.Hit]:

@@ -10,6 +10,9 @@ compactly in the parts). At assembly the identifier is built from them (visual v
 its threshold calibrated on synthetic phone photos of procedural paintings that are not in the gallery, and
 saved in `<out>/identify/` (see `inference.identify`).
 
+Each batch also takes every work's dominant palette (`inference.palette`, k-means in CIELAB), kept in the parts
+too; at assembly every work is tagged zero-shot (style, genre, mood: `inference.tagging`) from its CLIP vector.
+
 Broken files (empty, not an image, truncated, decompression bombs) are listed and skipped; exact duplicates
 (same SHA-256) are reported and only the first, in sorted path order, is kept. Artwork ids follow that order,
 so a resumed build and a clean one give the same gallery.
@@ -51,8 +54,10 @@ from inference.identify.identifier import describe as describe_identifier
 from inference.identify.synthetic import outside_photos
 from inference.images import ImageRejected, decode_image
 from inference.models import Models
+from inference.palette import extract_palette
 from inference.recommenders import required_indices
 from inference.relevance import gallery_floors
+from inference.tagging import Tagger
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +137,8 @@ class _Done:
     text_vector: np.ndarray
     features: StoredFeatures
     """Local features of the display copy, for identification."""
+    palette: np.ndarray
+    """Dominant palette (5, 4): L, a, b, weight (`inference.palette`)."""
 
 
 def find_images(images_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -229,14 +236,15 @@ class _Parts:
             image = np.load(f"{stem}.image.npy", allow_pickle=False)
             text = np.load(f"{stem}.text.npy", allow_pickle=False)
             features = _read_features(Path(f"{stem}.identify.npz"))
+            palettes = np.load(f"{stem}.palette.npy", allow_pickle=False)
         except (OSError, ValueError, KeyError) as exc:
             logger.warning("ignoring unreadable part %s: %s", records_path.name, exc)
             return []
-        if not len(records) == len(image) == len(text) == len(features):
+        if not len(records) == len(image) == len(text) == len(features) == len(palettes):
             logger.warning("ignoring inconsistent part %s", records_path.name)
             return []
         return [
-            _Done(r["file"], r["sha256"], r["description"], image[i], text[i], features[i])
+            _Done(r["file"], r["sha256"], r["description"], image[i], text[i], features[i], palettes[i])
             for i, r in enumerate(records)
         ]
 
@@ -244,7 +252,11 @@ class _Parts:
         """Arrays first, the JSONL last and atomically: a part counts only once its JSONL exists."""
         stem = self.root / f"part-{self._next_part:06d}"
         self._next_part += 1
-        arrays = {"image": [i.image_vector for i in items], "text": [i.text_vector for i in items]}
+        arrays = {
+            "image": [i.image_vector for i in items],
+            "text": [i.text_vector for i in items],
+            "palette": [i.palette for i in items],
+        }
         for suffix, rows in arrays.items():
             with open(f"{stem}.{suffix}.npy", "wb") as out:
                 np.save(out, np.stack(rows).astype(np.float32), allow_pickle=False)
@@ -416,10 +428,11 @@ def _process(
     descriptions = models.describer.describe(images)
     text_vectors = models.text.embed_texts(descriptions)
     features = [StoredFeatures.of(extractor(np.asarray(image))) for image in images]
+    palettes = [extract_palette(image) for image in images]
     for image, (_, sha) in zip(images, decoded, strict=True):
         image.save(parts.display_path(sha), "JPEG", quality=DISPLAY_QUALITY)
     return [
-        _Done(relative, sha, description, image_vectors[i], text_vectors[i], features[i])
+        _Done(relative, sha, description, image_vectors[i], text_vectors[i], features[i], palettes[i])
         for i, ((relative, sha), description) in enumerate(zip(decoded, descriptions, strict=True))
     ]
 
@@ -444,6 +457,8 @@ def _assemble(
     for stale in display_dir.iterdir():
         if _DISPLAY_NAME.match(stale.name):
             stale.unlink()
+    image_vectors = np.stack([item.image_vector for item in items])
+    tags = Tagger.build(models.clip).tag_dicts(image_vectors)
     artworks = []
     for artwork_id, item in enumerate(items):
         shutil.copyfile(parts.display_path(item.sha256), display_dir / f"{artwork_id}.jpg")
@@ -453,10 +468,10 @@ def _assemble(
                 file=item.file,
                 sha256=item.sha256,
                 description=item.description,
+                tags=tags[artwork_id],
                 **metadata.lookup(item.file),
             )
         )
-    image_vectors = np.stack([item.image_vector for item in items])
     text_vectors = np.stack([item.text_vector for item in items])
 
     def clip_texts(ids: list[int]) -> np.ndarray:
@@ -477,7 +492,8 @@ def _assemble(
     )
     image_index = build_index(image_vectors)
     text_index = build_index(text_vectors)
-    Gallery(out_dir, manifest, artworks, image_index, text_index).save()
+    palettes = np.stack([item.palette for item in items]).astype(np.float32)
+    Gallery(out_dir, manifest, artworks, image_index, text_index, palettes).save()
     # A recommender registered with a new index fails the build here, not the service's start later.
     check_indices(out_dir, required_indices())
 

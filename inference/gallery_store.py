@@ -9,6 +9,8 @@ Layout of a gallery directory::
     images/<id>.jpg  a display copy (longest side <= 1280 px) that the service serves to the bot
     identify/        identification data (format 2): visual vocabulary, inverted file, keypoints per work and
                      the calibrated threshold (`inference.identify.Identifier.save`)
+    palettes.npy     (format 3) each work's dominant palette, (n, 5, 4) float32: L, a, b, weight
+                     (`inference.palette`); artworks.jsonl rows carry the works' zero-shot `tags`
 
 Nothing here is pickled: JSON, JSONL and FAISS's own format only.
 """
@@ -25,8 +27,11 @@ import numpy as np
 
 from inference.relevance import Floor
 
-FORMAT_VERSION = 2
-FORMAT_CHANGES = {2: "identification data (identify/: visual vocabulary, inverted file, keypoints per work)"}
+FORMAT_VERSION = 3
+FORMAT_CHANGES = {
+    2: "identification data (identify/: visual vocabulary, inverted file, keypoints per work)",
+    3: "palettes and zero-shot tags (palettes.npy, `tags` in artworks.jsonl)",
+}
 """What each format added: the reason an older gallery is refused, in the message that asks to rebuild it."""
 MANIFEST = "manifest.json"
 ARTWORKS = "artworks.jsonl"
@@ -34,6 +39,7 @@ IMAGE_INDEX = "image.faiss"
 TEXT_INDEX = "text.faiss"
 IMAGES_DIR = "images"
 IDENTIFY_DIR = "identify"
+PALETTES = "palettes.npy"
 INDEX_FILES = {"image": IMAGE_INDEX, "text": TEXT_INDEX}
 """The gallery's FAISS indices by the name recommenders use to say which ones they search."""
 GENERIC_NAMES = frozenset({"model", "weights", "checkpoint"})
@@ -84,6 +90,8 @@ class Artwork:
     style: str = ""
     genre: str = ""
     description: str = ""
+    tags: list[dict[str, object]] = field(default_factory=list)
+    """Zero-shot style/genre/mood tags (`inference.tagging`): dicts of kind, name, ru, score."""
 
     def public(self) -> dict[str, object]:
         """Metadata sent to clients; `file` is the source file's name relative to the images folder."""
@@ -166,12 +174,15 @@ class Gallery:
         artworks: list[Artwork],
         image_index: faiss.Index,
         text_index: faiss.Index,
+        palettes: np.ndarray | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
         self.artworks = artworks
         self.image_index = image_index
         self.text_index = text_index
+        self.palettes = palettes if palettes is not None else np.zeros((len(artworks), 5, 4), np.float32)
+        """Each work's dominant palette (n, 5, 4): L, a, b, weight (`inference.palette`)."""
 
     def __len__(self) -> int:
         return len(self.artworks)
@@ -205,13 +216,16 @@ class Gallery:
                 f"gallery {root} is inconsistent: {len(artworks)} artworks, {image_index.ntotal} image "
                 f"vectors, {text_index.ntotal} text vectors, manifest says {manifest.count}; rebuild it"
             )
-        return cls(root, manifest, artworks, image_index, text_index)
+        palettes = load_palettes(root, len(artworks))
+        return cls(root, manifest, artworks, image_index, text_index, palettes)
 
     def save(self) -> None:
         """Write atomically enough for a build: indices and metadata first, the manifest last."""
         self.root.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.image_index, str(self.root / IMAGE_INDEX))
         faiss.write_index(self.text_index, str(self.root / TEXT_INDEX))
+        with (self.root / PALETTES).open("wb") as out:
+            np.save(out, np.ascontiguousarray(self.palettes, dtype=np.float32), allow_pickle=False)
         with (self.root / ARTWORKS).open("w") as out:
             for artwork in self.artworks:
                 out.write(json.dumps(asdict(artwork), ensure_ascii=False) + "\n")
@@ -253,9 +267,26 @@ def format_refusal(root: Path, found: int) -> str:
         missing = "; ".join(FORMAT_CHANGES[v] for v in range(found + 1, FORMAT_VERSION + 1) if v in FORMAT_CHANGES)
         return (
             f"gallery {root} has format {found}, this service reads format {FORMAT_VERSION}: it lacks {missing}, "
-            "which identifying the work in a photo needs. Rebuild it with `python -m inference.gallery build`"
+            "which this service needs. Rebuild it with `python -m inference.gallery build`"
         )
     return f"gallery {root} has format {found}, newer than this service reads ({FORMAT_VERSION}); update the service"
+
+
+def load_palettes(root: Path, count: int) -> np.ndarray:
+    """The works' palettes (count, 5, 4), refused with a rebuild hint when missing or of another shape."""
+    path = Path(root) / PALETTES
+    try:
+        palettes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise GalleryMismatchError(
+            f"gallery {root} lacks readable palettes ({PALETTES}: {exc}); rebuild it with "
+            "`python -m inference.gallery build`"
+        ) from exc
+    if palettes.ndim != 3 or palettes.shape[0] != count or palettes.shape[2] != 4:
+        raise GalleryMismatchError(
+            f"gallery {root} is inconsistent: {PALETTES} has shape {palettes.shape} for {count} artworks; rebuild it"
+        )
+    return np.ascontiguousarray(palettes, dtype=np.float32)
 
 
 def check_indices(root: Path, required: Mapping[str, Sequence[str]] | None = None) -> None:

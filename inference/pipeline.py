@@ -125,6 +125,8 @@ class Analysis:
     recommendations: dict[str, list[Hit]]
     timings: dict[str, float]
     identified: Identified = field(default_factory=lambda: Identified(None))
+    image_vector: np.ndarray | None = None
+    """The photo's CLIP image vector when a recommender needed it (the photo's tags are read from it)."""
 
 
 class Pipeline:
@@ -317,7 +319,7 @@ class Pipeline:
         if clip_text is not None:
             timings["clip_text"] = clip_text.clip_text_ms
         timings.update(identified.timings)
-        return Analysis(query.description, recommendations, timings, identified)
+        return Analysis(query.description, recommendations, timings, identified, query.image_vector)
 
     async def _describe(self, image: Image.Image, with_clip_text: bool) -> tuple[MeaningResult, ClipTextResult | None]:
         meant = await self.meaning(image)
