@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,6 +208,38 @@ class Identifier:
             scores.append(0 if best is None else best.verification.inliers)
         self.threshold = Threshold.calibrate(scores, self.config.target_false_rate)
         return scores
+
+    # ---- edit --------------------------------------------------------------------------------------------
+
+    def add_works(self, works: Sequence[StoredFeatures]) -> Identifier:
+        """A new identifier with these works appended (gallery positions `works`, ...), without retraining: their
+        descriptors get words from the fixed vocabulary, their keypoints are appended and their postings added to
+        the inverted file. The calibrated threshold is kept (it depends on the photos and the vocabulary, hardly on
+        a few more works); rebuild the gallery when it has grown many times over."""
+        if not works:
+            return self
+        words = [
+            self.vocabulary.assign(w.descriptors.astype(np.float32) / 255.0).astype(self.keypoint_words.dtype)
+            for w in works
+        ]
+        counts = np.array([w.xy.shape[0] for w in works], np.int64)
+        offsets = np.concatenate([np.asarray(self.keypoint_offsets), self.keypoint_offsets[-1] + np.cumsum(counts)])
+        return replace(
+            self,
+            index=self.index.add(words),
+            keypoint_offsets=offsets.astype(np.int64),
+            keypoint_xy=np.concatenate([self.keypoint_xy, *(w.xy for w in works)]).astype(np.float16),
+            keypoint_frames=np.concatenate([self.keypoint_frames, *(w.frames for w in works)]).astype(np.uint8),
+            keypoint_words=np.concatenate([self.keypoint_words, *words]),
+            work_sizes=np.concatenate([self.work_sizes, np.array([w.size for w in works], np.float32).reshape(-1, 2)]),
+            _extractor=None,
+        )
+
+    def without(self, works: set[int] | frozenset[int]) -> Identifier:
+        """A new identifier that never shortlists these works (their postings dropped; positions and keypoints
+        stay, so the other works keep their ids). Photos reach a work only through the shortlist or CLIP's hits,
+        and the gallery's search already leaves removed works out of those."""
+        return replace(self, index=self.index.without(works), _extractor=None) if works else self
 
     # ---- storage -----------------------------------------------------------------------------------------
 

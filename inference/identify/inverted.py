@@ -58,16 +58,61 @@ class InvertedIndex:
         docs = np.concatenate(docs_parts) if docs_parts else np.zeros(0, np.uint32)
         words = np.concatenate(words_parts) if words_parts else np.zeros(0, np.int64)
         tf = np.concatenate(tf_parts) if tf_parts else np.zeros(0, np.uint8)
+        return cls._from_postings(docs, words, tf, n, vocabulary_size, n)
+
+    @classmethod
+    def _from_postings(
+        cls,
+        docs: npt.NDArray[np.unsignedinteger],
+        words: npt.NDArray[np.integer],
+        tf: npt.NDArray[np.uint8],
+        works: int,
+        vocabulary_size: int,
+        collection: int,
+    ) -> InvertedIndex:
+        """CSR, idf and norms from (work, word, tf) postings; postings of one word keep their given order (works
+        in increasing order). `collection` is the N of idf."""
         order = np.argsort(words, kind="stable")  # stable: postings stay sorted by work
         docs, words, tf = docs[order], words[order], tf[order]
         df_counts = np.bincount(words, minlength=vocabulary_size)
         offsets = np.zeros(vocabulary_size + 1, np.int64)
         offsets[1:] = np.cumsum(df_counts)
         df = df_counts.astype(np.float64)
-        idf = np.where(df > 0, np.log(max(n, 1) / np.maximum(df, 1.0)), 0.0).astype(np.float32)
+        idf = np.where(df > 0, np.log(max(collection, 1) / np.maximum(df, 1.0)), 0.0).astype(np.float32)
         weights = np.sqrt(tf.astype(np.float32)) * idf[words]
-        norms = np.sqrt(np.bincount(docs, weights=weights.astype(np.float64) ** 2, minlength=n)).astype(np.float32)
-        return cls(offsets, docs, tf, idf, norms)
+        norms = np.sqrt(np.bincount(docs, weights=weights.astype(np.float64) ** 2, minlength=works)).astype(np.float32)
+        return cls(offsets, docs.astype(np.uint32), tf, idf, norms)
+
+    def _postings(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        words = np.repeat(np.arange(self.offsets.shape[0] - 1, dtype=np.int64), np.diff(self.offsets))
+        return np.asarray(self.doc_ids), words, np.asarray(self.tf)
+
+    def add(self, words_per_work: Sequence[npt.NDArray[np.integer]]) -> InvertedIndex:
+        """A new index with these works appended (positions `works`, `works + 1`, ...): their postings go after
+        the existing ones of each word, and idf and norms are recomputed for the grown collection (N: the works
+        that have postings, so removed works do not count). Linear in the postings; no vocabulary change."""
+        extra = InvertedIndex.build(words_per_work, self.offsets.shape[0] - 1)
+        old_docs, old_words, old_tf = self._postings()
+        new_docs, new_words, new_tf = extra._postings()
+        docs = np.concatenate([old_docs, new_docs.astype(np.int64) + self.works]).astype(np.uint32)
+        works = self.works + len(words_per_work)
+        return InvertedIndex._from_postings(
+            docs,
+            np.concatenate([old_words, new_words]),
+            np.concatenate([old_tf, new_tf]),
+            works,
+            self.offsets.shape[0] - 1,
+            int(np.unique(docs).shape[0]),
+        )
+
+    def without(self, works: set[int] | frozenset[int]) -> InvertedIndex:
+        """A new index where these works have no postings (so no shortlist names them); positions unchanged."""
+        docs, words, tf = self._postings()
+        keep = ~np.isin(docs, np.fromiter(works, np.int64, len(works)))
+        docs = docs[keep]
+        return InvertedIndex._from_postings(
+            docs, words[keep], tf[keep], self.works, self.offsets.shape[0] - 1, int(np.unique(docs).shape[0])
+        )
 
     def scores(self, words: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
         """Cosine tf-idf similarity of a photo's words to every work (zeros where no word is shared)."""
