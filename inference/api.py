@@ -51,6 +51,7 @@ from inference.schemas import MAX_K, parse_feedback, parse_recommender_names, to
 from inference.settings import InferenceSettings
 from inference.tagging import Tagger
 from inference.taste_routes import taste_router
+from inference.text_search_routes import text_search_router
 from inference.translate_routes import translate_router
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ logger = logging.getLogger(__name__)
 # Bodies capped by UploadLimit: the photo uploads at INFERENCE_MAX_UPLOAD_BYTES, and the JSON of the taste
 # routes (feedback, exclusions) and of /v1/translate at the much smaller INFERENCE_MAX_JSON_BYTES.
 UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/identify")
-JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate", "/v1/search/color")
+JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate", "/v1/search/color", "/v1/search/text")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 READ_CHUNK = 256 * 1024
 
@@ -112,6 +113,7 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     _add_routes(app, settings)
     app.include_router(taste_router(settings))
     app.include_router(translate_router(settings))
+    app.include_router(text_search_router())
     app.include_router(color_router())
     return app
 
@@ -328,9 +330,15 @@ async def _guard(awaitable: Any) -> Any:
 
 def _recommenders(raw: str | None) -> list[Recommender]:
     try:
-        return [registry.get(name) for name in parse_recommender_names(raw)]
+        chosen = [registry.get(name) for name in parse_recommender_names(raw)]
     except UnknownRecommender as exc:
         raise ApiError(422, "unknown_recommender", str(exc)) from None
+    wordy = [recommender.name for recommender in chosen if recommender.answers_text]
+    if wordy:  # they read a query's words, which a photo has none of
+        raise ApiError(
+            422, "unknown_recommender", f"{', '.join(wordy)} answers words (POST /v1/search/text), not a photo"
+        )
+    return chosen
 
 
 async def _profile_for(
