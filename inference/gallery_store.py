@@ -26,6 +26,14 @@ import faiss
 import numpy as np
 
 from inference.relevance import Floor
+from inference.vector_index import (
+    IndexSettings,
+    IndexSpec,
+    VectorIndex,
+    as_vector_index,
+    build_vector_index,
+    open_vector_index,
+)
 
 FORMAT_VERSION = 3
 FORMAT_CHANGES = {
@@ -107,6 +115,9 @@ class Manifest:
     extra: dict[str, object] = field(default_factory=dict)
     relevance: dict[str, Floor] | None = None
     """Similarity floor per search space (`inference.relevance`); None: built before floors existed."""
+    indexes: dict[str, IndexSpec] | None = None
+    """Index type and search parameters per index name (INDEX_FILES, `inference.vector_index`); None: built
+    before specs were stored (read from the index file itself)."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -119,6 +130,11 @@ class Manifest:
                 **(
                     {"relevance": {space: floor.to_dict() for space, floor in self.relevance.items()}}
                     if self.relevance is not None
+                    else {}
+                ),
+                **(
+                    {"indexes": {name: spec.to_dict() for name, spec in self.indexes.items()}}
+                    if self.indexes is not None
                     else {}
                 ),
             },
@@ -139,6 +155,11 @@ class Manifest:
                 if raw.get("relevance") is not None
                 else None
             ),
+            indexes=(
+                {name: IndexSpec.from_dict(spec) for name, spec in raw["indexes"].items()}
+                if raw.get("indexes") is not None
+                else None
+            ),
         )
 
 
@@ -149,10 +170,12 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def build_index(vectors: np.ndarray) -> faiss.Index:
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(normalise_rows(vectors))
-    return index
+def build_index(
+    vectors: np.ndarray, spec: IndexSpec | None = None, settings: IndexSettings | None = None
+) -> VectorIndex:
+    """An inner-product index of the L2-normalised rows whose type follows their number (exact up to
+    INFERENCE_EXACT_SEARCH_MAX, IVF above: `inference.vector_index.choose_spec`) unless `spec` says which."""
+    return build_vector_index(normalise_rows(vectors), spec, settings=settings)
 
 
 @dataclass
@@ -172,15 +195,15 @@ class Gallery:
         root: Path,
         manifest: Manifest,
         artworks: list[Artwork],
-        image_index: faiss.Index,
-        text_index: faiss.Index,
+        image_index: VectorIndex | faiss.Index,
+        text_index: VectorIndex | faiss.Index,
         palettes: np.ndarray | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
         self.artworks = artworks
-        self.image_index = image_index
-        self.text_index = text_index
+        self.image_index: VectorIndex = as_vector_index(image_index)
+        self.text_index: VectorIndex = as_vector_index(text_index)
         self.palettes = palettes if palettes is not None else np.zeros((len(artworks), 5, 4), np.float32)
         """Each work's dominant palette (n, 5, 4): L, a, b, weight (`inference.palette`)."""
 
@@ -209,8 +232,9 @@ class Gallery:
         if expected is not None:
             check_models(manifest.models, expected, root)
         artworks = [Artwork(**json.loads(line)) for line in (root / ARTWORKS).read_text().splitlines() if line]
-        image_index = faiss.read_index(str(root / IMAGE_INDEX))
-        text_index = faiss.read_index(str(root / TEXT_INDEX))
+        specs = manifest.indexes or {}
+        image_index = open_vector_index(root / IMAGE_INDEX, specs.get("image"), name="image")
+        text_index = open_vector_index(root / TEXT_INDEX, specs.get("text"), name="text")
         if not (len(artworks) == image_index.ntotal == text_index.ntotal == manifest.count):
             raise GalleryMismatchError(
                 f"gallery {root} is inconsistent: {len(artworks)} artworks, {image_index.ntotal} image "
@@ -222,8 +246,9 @@ class Gallery:
     def save(self) -> None:
         """Write atomically enough for a build: indices and metadata first, the manifest last."""
         self.root.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.image_index, str(self.root / IMAGE_INDEX))
-        faiss.write_index(self.text_index, str(self.root / TEXT_INDEX))
+        self.image_index.save(self.root / IMAGE_INDEX)
+        self.text_index.save(self.root / TEXT_INDEX)
+        self.manifest.indexes = {"image": self.image_index.spec, "text": self.text_index.spec}
         with (self.root / PALETTES).open("wb") as out:
             np.save(out, np.ascontiguousarray(self.palettes, dtype=np.float32), allow_pickle=False)
         with (self.root / ARTWORKS).open("w") as out:
@@ -240,17 +265,20 @@ class Gallery:
         ids = np.asarray(artwork_ids, dtype=np.int64).reshape(-1)
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
             raise IndexError(f"artwork ids out of range 0..{len(self) - 1}")
-        return np.ascontiguousarray(self.image_index.reconstruct_batch(ids), dtype=np.float32).reshape(
-            len(ids), self.image_index.d
-        )
+        return self.image_index.reconstruct(ids).reshape(len(ids), self.image_index.d)
 
     def search_image(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         return self._search(self.image_index, vectors, k)
 
+    def nearest_image_ids(self, vectors: np.ndarray, k: int) -> np.ndarray:
+        """Ids of the works nearest each image-space query, (n, <= k) best first, -1 where fewer were found, removed
+        works included: /foryou's candidates through the gallery's index, without a Hit per row (thousands)."""
+        return self.image_index.search(normalise_rows(np.atleast_2d(vectors)), k)[1]
+
     def search_text(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         return self._search(self.text_index, vectors, k)
 
-    def _search(self, index: faiss.Index, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+    def _search(self, index: VectorIndex, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         k = min(k, index.ntotal)
         if k == 0:
             return [[] for _ in range(len(vectors))]

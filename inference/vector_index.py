@@ -9,7 +9,7 @@ incremental add of works all code against it):
                                      id -1 (score -inf) when the index finds fewer than k
     index.add(vectors)               appends rows; they get ids ntotal .. ntotal + n - 1 (id = gallery row)
     index.reconstruct(ids)           -> (n, d) float32 rows (an int gives one (d,) row); exact for flat, IVF and
-                                     HNSW, decoded (about 1e-3 off) for SQ8
+                                     HNSW, decoded (about 1e-3 off) for SQ8; reconstruct_n(start, count) a range
     index.save(path)                 one file in FAISS's own format (no pickle)
 
 The metric is inner product and rows are stored as given: callers L2-normalise (`gallery_store.normalise_rows`)
@@ -76,6 +76,8 @@ class IndexSettings(BaseSettings):
     qdrant_url: str | None = Field(default=None, description="Qdrant server, e.g. http://qdrant:6333.")
     qdrant_path: Path | None = Field(default=None, description="Qdrant local mode folder (tests, small galleries).")
     qdrant_api_key: str | None = None
+    qdrant_shards: int = Field(default=1, ge=1, description="Shards per collection on a Qdrant cluster.")
+    qdrant_replicas: int = Field(default=1, ge=1, description="Copies of each shard on a Qdrant cluster.")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ class VectorIndex(Protocol):
 
     def reconstruct(self, ids: int | np.ndarray | list[int]) -> np.ndarray: ...
 
+    def reconstruct_n(self, start: int, count: int) -> np.ndarray: ...
+
     def save(self, path: Path) -> None: ...
 
 
@@ -223,8 +227,25 @@ class FaissIndex:
         k = min(int(k), self.ntotal)
         if k <= 0:
             return np.zeros((len(rows), 0), np.float32), np.zeros((len(rows), 0), np.int64)
-        scores, ids = self._searcher.search(rows, k)
+        params = self._deep_search_params(k)
+        if params is not None and self._searcher is self.index:
+            scores, ids = self.index.search(rows, k, params=params)
+        else:
+            scores, ids = self._searcher.search(rows, k)
         return scores, ids
+
+    def _deep_search_params(self, k: int) -> faiss.SearchParametersIVF | None:
+        """A deep search (/foryou asks for hundreds of rows per interest) probes enough lists to hold k rows
+        twice over, which the tuned nprobe, sized for top-10, may not; per call, so nothing shared changes."""
+        if self.spec.kind not in ("ivf", "ivf_sq8") or not self.spec.nlist or not self.ntotal:
+            return None
+        nprobe = int(self.spec.nprobe or 1)
+        needed = int(np.ceil(2.0 * k * self.spec.nlist / self.ntotal))
+        if needed <= nprobe:
+            return None
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(needed, int(self.spec.nlist))
+        return params
 
     def add(self, vectors: np.ndarray) -> None:
         rows = _rows(vectors, self.d)
@@ -373,3 +394,16 @@ def as_vector_index(index: VectorIndex | faiss.Index) -> VectorIndex:
     if isinstance(index, faiss.Index):
         return FaissIndex(index)
     return index
+
+
+def open_vector_index(
+    path: Path, spec: IndexSpec | None = None, *, name: str, settings: IndexSettings | None = None
+) -> VectorIndex:
+    """A gallery index for serving, from the backend the settings choose: the FAISS file itself, or a Qdrant
+    collection loaded from it once (`inference.qdrant_index`)."""
+    settings = settings or IndexSettings()
+    if settings.vector_backend == "qdrant":
+        from inference.qdrant_index import QdrantIndex
+
+        return QdrantIndex.from_faiss_file(path, spec, name=name, settings=settings)
+    return read_vector_index(path, spec)
