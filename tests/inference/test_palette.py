@@ -89,6 +89,8 @@ def test_a_work_that_is_mostly_the_colour_outranks_one_with_a_patch_of_it() -> N
     assert list(ids) == [2, 3, 0, 1]
     assert np.allclose(top, scores[ids])
     assert scores[2] > 0.8 and 0.1 < scores[0] < 0.25 and scores[1] < 0.01
+    # a removed work is never found
+    assert list(best_matches(palettes, srgb_to_lab(np.array(BLUE)), 4, exclude={2})[0]) == [3, 0, 1]
 
 
 @pytest.mark.parametrize(
