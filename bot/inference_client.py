@@ -19,6 +19,7 @@ from inference.contract import (
     OnboardingResponse,
     RecommenderInfo,
     RecommendersResponse,
+    SearchResponse,
     SuggestResponse,
     TranslateResponse,
 )
@@ -51,6 +52,10 @@ class ImageRefused(Exception):
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
+
+
+class UnknownColour(Exception):
+    """/v1/search/color did not recognise the colour asked for (neither a hex code nor a colour name it knows)."""
 
 
 class InferenceClient:
@@ -116,6 +121,21 @@ class InferenceClient:
         payload = {"text": text, "language": language}
         return (await self._json("POST", "/v1/translate", TranslateResponse, payload)).text
 
+    async def search_text(self, query: str, k: int, recommenders: Sequence[str] | None = None) -> SearchResponse:
+        """Works matching words (any language the service's text tower reads): one set per text recommender named
+        (all of them when None)."""
+        payload: dict[str, Any] = {"query": query, "k": k}
+        if recommenders is not None:
+            payload["recommenders"] = list(recommenders)
+        return await self._json("POST", "/v1/search/text", SearchResponse, payload)
+
+    async def search_color(self, color: str, k: int) -> SearchResponse:
+        """Works whose palette matches a colour (hex or an English or Russian name), with the hits' palettes.
+        Raises UnknownColour when the service does not know the colour."""
+        return await self._json(
+            "POST", "/v1/search/color", SearchResponse, {"color": color, "k": k}, refused=UnknownColour
+        )
+
     async def artwork_image(self, artwork_id: int) -> bytes:
         try:
             response = await self._client.get(f"/v1/artworks/{artwork_id}/image")
@@ -126,9 +146,16 @@ class InferenceClient:
         return response.content
 
     async def _json(
-        self, method: str, path: str, answer: type[Answer], payload: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        answer: type[Answer],
+        payload: dict[str, Any] | None = None,
+        *,
+        refused: type[Exception] | None = None,
     ) -> Answer:
-        """A JSON call that carries no upload: any failure means the service is unavailable for now."""
+        """A JSON call that carries no upload: any failure means the service is unavailable for now, except a 422
+        when `refused` names what that means (e.g. a colour the service does not know)."""
         try:
             response = await self._client.request(method, path, json=payload, timeout=self._look_timeout)
         except httpx.HTTPError as exc:
@@ -136,6 +163,8 @@ class InferenceClient:
             raise InferenceUnavailable(type(exc).__name__) from exc
         if response.status_code == 503:
             raise InferenceUnavailable("overloaded", retry_after=_retry_after(response))
+        if response.status_code == 422 and refused is not None:
+            raise refused(str(_json_or_empty(response).get("detail", "")))
         if response.status_code != 200:
             logger.error("inference %s answered HTTP %s: %s", path, response.status_code, response.text[:300])
             raise InferenceUnavailable(f"HTTP {response.status_code}")

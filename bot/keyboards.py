@@ -41,9 +41,12 @@ def feedback_keyboard(
     """Votes on the first two rows; then one row per set with a numbered like button per work.
 
     `sets` maps side ("left"/"right") to artwork ids in shown order; `likes` maps artwork id to its mark.
-    An interleaved analysis (`display_ids`: the one merged set) has no vote: its likes are the verdict.
+    An interleaved analysis (`display_ids`: the one merged set) has no vote: its likes are the verdict; nor has a
+    single set (a colour search: only "left"), whose buttons are numbered like the album's captions.
     """
     builder = InlineKeyboardBuilder()
+    if display_ids is None and len(sets) == 1:
+        display_ids = next(iter(sets.values()))
     if display_ids is not None:
         for position, artwork_id in enumerate(display_ids, start=1):
             builder.button(**_like_button(str(position), analysis_id, artwork_id, likes))

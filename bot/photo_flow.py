@@ -23,11 +23,11 @@ from bot.chat import Chat, ChatTurns
 from bot.inference_client import ImageRefused, InferenceClient, InferenceUnavailable
 from bot.keyboards import SIDE_LABELS, feedback_keyboard
 from bot.photo_plan import CachedAnalysis, PhotoPlan, Shown, cache_update, interleave, merge, plan_photo
-from bot.texts import identified, t
+from bot.texts import identified, t, tag_line
 from feedback.history import load_history
 from feedback.recorder import FeedbackRecorder, ShownAnalysis
 from feedback.taste import FeedbackEvent
-from inference.contract import AnalyzeResponse, Hit, Match, Sets
+from inference.contract import AnalyzeResponse, Hit, Match, Sets, Tag
 from storage.cache import AnalysisCache
 from storage.db import DATABASE_DOWN, UnitOfWork
 from storage.repositories import Recognised, ShownSet
@@ -128,9 +128,10 @@ class PhotoFlow:
         try:
             looked: Sets = {}
             looked_match = plan.cached.match
+            looked_tags: list[Tag] = []
             if plan.first is not None:
                 if plan.look is not None:
-                    looked, looked_match = await self._look(image, plan.look)
+                    looked, looked_match, looked_tags = await self._look(image, plan.look)
                 # The answer starts with what the photo is, when the service recognised it.
                 await self._announce(chat, shown, looked_match)
                 first = looked[plan.first] if plan.first in looked else plan.cached.recommendations[plan.first]
@@ -140,7 +141,7 @@ class PhotoFlow:
             if analyzing is not None:
                 analyzing.cancel()
             raise
-        merged = merge(plan, looked, analyzed, looked_match)
+        merged = merge(plan, looked, analyzed, looked_match, looked_tags)
         have, shown.models = merged.sets, merged.models
         await self._announce(chat, shown, merged.match)
         translations = await self._translations(chat.lang, merged.description, plan.cached)
@@ -148,7 +149,9 @@ class PhotoFlow:
         entry = cache_update(plan, merged, translations, self.arena.is_personal)
         if entry is not None:
             await self.cache.put(sha256, entry.model_dump(mode="json"))
-        await chat.say(t(chat.lang, "description", description=shown.description))
+        tags = tag_line(chat.lang, merged.tags)
+        description = t(chat.lang, "description", description=shown.description)
+        await chat.say(f"{description}\n\n{tags}" if tags else description)
         if matchup.mode == "interleaved":
             display, shown.hits = interleave(matchup, have, self.top_k, rng)
             shown.display = display
@@ -159,10 +162,10 @@ class PhotoFlow:
                 await self._album(chat, uow, shown, name, SIDE_LABELS[matchup.sides[name]], have[name])
         return shown
 
-    async def _look(self, image: bytes, name: str) -> tuple[Sets, Match | None]:
+    async def _look(self, image: bytes, name: str) -> tuple[Sets, Match | None, list[Tag]]:
         answer = await self.inference.look(image, self.top_k)
         looked = {name: answer.recommendations[name]} if name in answer.recommendations else {}
-        return looked, answer.match
+        return looked, answer.match, list(answer.tags)
 
     @staticmethod
     async def _announce(chat: Chat, shown: Shown, match: Match | None) -> None:

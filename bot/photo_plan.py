@@ -6,7 +6,7 @@ service for, in which order the sets are shown, and what the cache learns afterw
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.arena import Matchup
 from feedback.arena.interleaving import team_draft
-from inference.contract import AnalyzeResponse, Hit, Match, Sets, Side
+from inference.contract import AnalyzeResponse, Hit, Match, Sets, Side, Tag
 
 
 class CachedAnalysis(BaseModel):
     """What the Redis cache keeps per photo (SHA-256): everything but personal sets, which are per user. The
     description is the describer's English one; `translations` hold it per user language, so a photo is
-    described once and translated once per language."""
+    described once and translated once per language. `tags` are the photo's zero-shot style, genre and mood."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -29,6 +29,7 @@ class CachedAnalysis(BaseModel):
     recommendations: Sets = Field(default_factory=dict)
     match: Match | None = None
     translations: dict[str, str] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list)
 
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> CachedAnalysis:
@@ -108,27 +109,35 @@ class Shown:
 
 @dataclass(frozen=True)
 class Merged:
-    """Everything known for the photo once the service answered: the sets, the English description, the models
-    and the recognised work."""
+    """Everything known for the photo once the service answered: the sets, the English description, the models,
+    the recognised work and the photo's tags."""
 
     sets: Sets
     description: str
     models: dict[str, Any]
     match: Match | None
+    tags: list[Tag] = field(default_factory=list)
 
 
 def merge(
-    plan: PhotoPlan, looked: Sets, analyzed: AnalyzeResponse | None, looked_match: Match | None = None
+    plan: PhotoPlan,
+    looked: Sets,
+    analyzed: AnalyzeResponse | None,
+    looked_match: Match | None = None,
+    looked_tags: Sequence[Tag] = (),
 ) -> Merged:
-    """Every set now known for the matchup (cache, then /v1/look, then /v1/analyze) with the description."""
+    """Every set now known for the matchup (cache, then /v1/look, then /v1/analyze) with the description; the
+    tags, like the match, from the first of them that has any."""
     have: Sets = {**plan.cached.recommendations, **looked}
     description, models, match = plan.cached.description, plan.cached.models, plan.cached.match or looked_match
+    tags = list(plan.cached.tags or looked_tags)
     if analyzed is not None:
         have.update({name: analyzed.recommendations[name] for name in plan.analyze})
         description = analyzed.description or description
         models = analyzed.models or models
         match = match or analyzed.match
-    return Merged(have, description, models, match)
+        tags = tags or list(analyzed.tags)
+    return Merged(have, description, models, match, tags)
 
 
 def cache_update(
@@ -142,6 +151,7 @@ def cache_update(
         recommendations=shared,
         match=merged.match,
         translations={**plan.cached.translations, **translations},
+        tags=merged.tags,
     )
     return None if entry == plan.cached else entry
 

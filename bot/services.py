@@ -31,6 +31,7 @@ from bot.inference_client import InferenceClient
 from bot.keyframes import KeyFrames
 from bot.personal import PersonalFlow
 from bot.photo_flow import PhotoFlow
+from bot.search_flow import SearchFlow
 from bot.sending import SendLayer, install_send_layer
 from bot.settings import BotSettings
 from feedback.leaderboard import LeaderboardCache, refresh_leaderboard
@@ -55,6 +56,8 @@ COMMANDS = {
     None: [
         ("start", "What ArtMatch does"),
         ("foryou", "Works picked for your taste"),
+        ("search", "Find works by words"),
+        ("color", "Find works by colour"),
         ("likes", "The works you liked"),
         ("help", "How it works"),
         ("lang", "Language"),
@@ -64,6 +67,8 @@ COMMANDS = {
     "ru": [
         ("start", "Что умеет ArtMatch"),
         ("foryou", "Работы под ваш вкус"),
+        ("search", "Найти работы по словам"),
+        ("color", "Найти работы по цвету"),
         ("likes", "Понравившиеся работы"),
         ("help", "Как это работает"),
         ("lang", "Язык"),
@@ -89,6 +94,7 @@ class Services:
     arena: Arena
     leaderboard: LeaderboardCache
     photos: PhotoFlow
+    searches: SearchFlow
     personal: PersonalFlow
     albums: AlbumCollector
     daily: DailySender
@@ -152,8 +158,15 @@ def _wire(settings: BotSettings, bot: Bot, pool: asyncpg.Pool, redis: Redis, inf
     )
     # A board outlives a few refresh intervals, not more: if the refresh stops, /stats recomputes.
     leaderboard = LeaderboardCache(redis, ttl_seconds=max(MIN_LEADERBOARD_TTL_S, int(3 * settings.arena_refresh_s)))
-    arena = Arena(inference, leaderboard, allowed=settings.arena_recommenders, mode=settings.arena_mode)
+    arena = Arena(
+        inference,
+        leaderboard,
+        allowed=settings.arena_recommenders,
+        allowed_text=settings.search_recommenders,
+        mode=settings.arena_mode,
+    )
     personal = PersonalFlow(inference, recorder, settings.foryou_k, settings.foryou_exploration)
+    turns = ChatTurns()  # photos and searches of one chat are answered one at a time, in order
     return Services(
         settings=settings,
         bot=bot,
@@ -172,7 +185,15 @@ def _wire(settings: BotSettings, bot: Bot, pool: asyncpg.Pool, redis: Redis, inf
             arena=arena,
             top_k=settings.top_k,
             in_flight=asyncio.Semaphore(settings.max_photos_in_flight),
-            turns=ChatTurns(),
+            turns=turns,
+        ),
+        searches=SearchFlow(
+            inference=inference,
+            recorder=recorder,
+            arena=arena,
+            top_k=settings.top_k,
+            max_chars=settings.search_max_chars,
+            turns=turns,
         ),
         personal=personal,
         albums=AlbumCollector(),

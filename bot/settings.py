@@ -69,6 +69,14 @@ class BotSettings(BaseSettings):
         default_factory=list,
         description="Recommenders the arena may show (comma list); empty = all the inference service offers.",
     )
+    search_recommenders: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Text recommenders /search may pit against each other (comma list); empty = all the inference "
+        "service lists as text recommenders.",
+    )
+    search_max_chars: int = Field(
+        default=300, ge=10, le=2000, description="Words searched at most; a longer message is cut (the user is told)."
+    )
     arena_refresh_s: float = Field(default=60.0, gt=0, description="How often the arena leaderboard is refitted.")
     arena_bootstrap: int = Field(default=300, ge=0, description="Bootstrap replicates per refit (and per /stats).")
 
@@ -79,7 +87,7 @@ class BotSettings(BaseSettings):
             raise ValueError("must be set to a real secret, not a placeholder")
         return value
 
-    @field_validator("arena_recommenders", mode="before")
+    @field_validator("arena_recommenders", "search_recommenders", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> object:
         if isinstance(value, str):

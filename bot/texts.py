@@ -6,7 +6,9 @@ Telegram language_code. Keeping strings here (not in handlers) keeps both langua
 
 from __future__ import annotations
 
-from inference.contract import Artwork, Match
+from collections.abc import Sequence
+
+from inference.contract import Artwork, Match, Tag
 
 SUPPORTED = ("en", "ru")
 DEFAULT = "en"
@@ -17,12 +19,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "Hi! I'm ArtMatch. Send me a photo of a painting — one you saw in a museum or simply like — "
             "and I'll describe it and show you two sets of similar works from the gallery.\n\n"
             "Tell me which set is better and tap ❤️ on works you love: that teaches me your taste.\n"
+            "Or find works by words — just write, e.g. «stormy sea at night» — or by colour: /color blue.\n"
             "/foryou — works picked for your taste · /help — how it works · /lang — language"
         ),
         "ru": (
             "Привет! Я ArtMatch. Пришлите фото картины — увиденной в музее или просто любимой, — "
             "и я опишу её и покажу два набора похожих работ из галереи.\n\n"
             "Скажите, какой набор лучше, и отмечайте ❤️ понравившиеся работы — так я узнаю ваш вкус.\n"
+            "А ещё можно искать словами — просто напишите, например, «рыцарь на белом коне», — или по цвету: "
+            "/color синий.\n"
             "/foryou — работы под ваш вкус · /help — как это работает · /lang — язык"
         ),
     },
@@ -33,6 +38,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "2. I describe it and show two sets of similar works, each chosen a different way.\n"
             "3. Vote for the better set: A, B, both or neither.\n"
             "4. Tap a number under the sets: once ❤️ like, twice 👎 dislike, three times to undo.\n"
+            "Find works by words: just write them, or /search stormy sea at night (Russian works too).\n"
+            "Find works by colour: /color #1e90ff or /color ochre.\n"
             "/foryou — fresh works picked for your taste · /likes — the works you liked · /lang — switch language\n"
             "/daily — a work picked for you every day · /forget — delete everything I know about you"
         ),
@@ -42,6 +49,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "2. Я опишу её и покажу два набора похожих работ, подобранных по-разному.\n"
             "3. Проголосуйте за лучший набор: A, B, оба или ни один.\n"
             "4. Нажмите номер под наборами: один раз ❤️ нравится, дважды 👎 не нравится, трижды — отмена.\n"
+            "Поиск словами: просто напишите их или /search рыцарь на белом коне (можно и по-английски).\n"
+            "Поиск по цвету: /color #1e90ff или /color охра.\n"
             "/foryou — новые работы под ваш вкус · /likes — понравившиеся работы · /lang — сменить язык\n"
             "/daily — работа для вас каждый день · /forget — удалить всё, что я о вас знаю"
         ),
@@ -104,6 +113,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "I couldn't read this video or GIF. Please send a photo, or a video as MP4, WebM, MOV or GIF.",
         "ru": "Не получилось открыть это видео или GIF. Пришлите фото или видео в MP4, WebM, MOV или GIF.",
     },
+    "unknown_command": {
+        "en": "I don't know this command. Send a photo of an artwork, write words to search for, or see /help.",
+        "ru": "Я не знаю такой команды. Пришлите фото произведения, напишите слова для поиска или загляните в /help.",
+    },
     "send_photo": {
         "en": "Send me a photo of an artwork and I'll find similar ones. /help",
         "ru": "Пришлите фото произведения искусства, и я найду похожие. /help",
@@ -128,6 +141,64 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "Пришлите фото ещё раз через минуту.",
     },
     "description": {"en": "🖼 {description}", "ru": "🖼 {description}"},
+    "tags": {"en": "🏷 {tags}", "ru": "🏷 {tags}"},
+    # --- search by words (/search, a plain text message) and by colour (/color) ---
+    "search_hint": {
+        "en": "Tell me what to look for, in English or Russian, e.g.:\n"
+        "/search stormy sea at night\n/search a knight on a white horse\n/search рыцарь на белом коне\n"
+        "You can also simply write the words without /search.",
+        "ru": "Напишите, что найти, по-русски или по-английски, например:\n"
+        "/search рыцарь на белом коне\n/search бурное море ночью\n/search stormy sea at night\n"
+        "Можно и просто написать слова, без /search.",
+    },
+    "search_cut": {
+        "en": "Your text is long, so I searched its first {limit} characters.",
+        "ru": "Текст длинный, поэтому я искал по первым {limit} символам.",
+    },
+    "nothing_found": {
+        "en": "Nothing in the gallery matches «{query}» closely, so I'm not showing weak matches. "
+        "Try other words, e.g. «portrait of a woman» or «winter landscape».",
+        "ru": "В галерее нет ничего достаточно близкого к «{query}» — слабые совпадения не показываю. "
+        "Попробуйте другие слова, например «портрет женщины» или «зимний пейзаж».",
+    },
+    "nothing_found_set": {
+        "en": "Set {label}: nothing in the gallery matches your words closely, so I'm not padding it with weak "
+        "matches.",
+        "ru": "Набор {label}: в галерее нет ничего достаточно близкого к вашим словам — слабые совпадения не "
+        "показываю.",
+    },
+    "search_down": {
+        "en": "My art expert is unavailable right now. Please try your search again in a minute.",
+        "ru": "Мой искусствовед сейчас недоступен. Повторите поиск через минуту.",
+    },
+    "search_busy": {
+        "en": "Too many people are asking at once. Please try your search again in {seconds} s.",
+        "ru": "Сейчас слишком много запросов. Повторите поиск через {seconds} с.",
+    },
+    "search_not_saved": {
+        "en": "I couldn't save this result, so its buttons are off. Try the search again in a minute.",
+        "ru": "Не удалось сохранить результат, поэтому кнопки для него отключены. Повторите поиск через минуту.",
+    },
+    "color_hint": {
+        "en": "Tell me a colour: a hex code or its name in English or Russian, e.g.:\n"
+        "/color #1e90ff\n/color ochre\n/color тёмно-синий",
+        "ru": "Назовите цвет: код или название по-русски или по-английски, например:\n"
+        "/color #1e90ff\n/color охра\n/color dark blue",
+    },
+    "color_unknown": {
+        "en": "I don't know the colour «{color}». Try a hex code like #c04020 or a name such as red, ochre, "
+        "navy or turquoise.",
+        "ru": "Я не знаю цвет «{color}». Попробуйте код вроде #c04020 или название: красный, охра, "
+        "тёмно-синий, бирюзовый.",
+    },
+    "color_strip": {
+        "en": "🎨 {hex}, then the main colours of each work below, in order.",
+        "ru": "🎨 {hex}, дальше — основные цвета каждой работы ниже, по порядку.",
+    },
+    "color_nothing": {
+        "en": "🎨 {hex}: no work in the gallery has this colour among its main ones.",
+        "ru": "🎨 {hex}: ни у одной работы в галерее нет этого цвета среди основных.",
+    },
     # --- "what is this painting?" and honest relevance ---
     "identified": {"en": "📍 This is «{title}»{who}", "ru": "📍 Это «{title}»{who}"},
     "untitled": {"en": "Untitled", "ru": "Без названия"},
@@ -336,6 +407,21 @@ def identified(lang: str, work: Artwork | Match) -> str:
     """"This is «Title», Artist, year": titles and names stay as the gallery has them; missing parts left out."""
     who = "".join(f", {part}" for part in (work.artist, work.year) if part)
     return t(lang, "identified", title=work.title or t(lang, "untitled"), who=who)
+
+
+TAG_KINDS = ("style", "genre", "mood")
+
+
+def tag_line(lang: str, tags: Sequence[Tag]) -> str:
+    """The tag line of a description, e.g. `🏷 impressionism · landscape · calm`: the best tag of each kind, by the
+    user's language (the Russian name when there is one); empty when there are no tags."""
+    best: dict[str, Tag] = {}
+    for tag in tags:
+        if tag.kind not in best or tag.score > best[tag.kind].score:
+            best[tag.kind] = tag
+    kinds = [kind for kind in TAG_KINDS if kind in best] + sorted(set(best) - set(TAG_KINDS))
+    names = [(best[kind].ru if lang == "ru" and best[kind].ru else best[kind].name).replace("_", " ") for kind in kinds]
+    return t(lang, "tags", tags=" · ".join(names)) if names else ""
 
 
 def t(lang: str, key: str, **values: object) -> str:

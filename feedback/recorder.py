@@ -104,7 +104,8 @@ class FeedbackRecorder:
         if choice not in VOTE_CHOICES:  # typed, but a caller's value may still come from a stranger
             return Outcome.REFUSED
         shown = await self.shown_to(analysis_id, user_id)
-        if shown is None or shown.mode != "sides":  # an interleaved set is credited from likes, not votes
+        # An interleaved set is credited from likes, not votes; a single set (a colour search) has nothing to pit.
+        if shown is None or shown.mode != "sides" or len(shown.sets) < 2:
             return Outcome.REFUSED
         event = {"kind": "vote", "user_id": user_id, "analysis_id": analysis_id, "choice": choice}
         return await self._write_or_queue(event)

@@ -13,6 +13,7 @@ from bot.handlers import (
     personal,
     photos,
     privacy,
+    search,
     start,
 )
 
@@ -29,5 +30,6 @@ def get_routers() -> list[Router]:
         admin.create_router(),
         daily.create_router(),
         privacy.create_router(),
+        search.create_router(),
         fallback.create_router(),
     ]

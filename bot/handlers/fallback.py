@@ -1,4 +1,5 @@
-"""What no other handler took: text gets a hint about what the bot does, anything else (a voice message, an
+"""What no other handler took: an unknown command gets a hint about what the bot does (plain text is a search,
+handlers/search.py), anything else (a voice message, an
 audio, a location, a contact, a poll, …) a note on what it takes; button presses whose data matches no
 button of ours (malformed, out of range, from an old release, forged) get the polite refusal, so no button keeps
 spinning. Both are checked before any database call."""
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 async def anything_else(message: Message, lang: str) -> None:
-    await message.answer(t(lang, "send_photo" if message.text is not None else "what_i_take"))
+    await message.answer(t(lang, "unknown_command" if message.text is not None else "what_i_take"))
 
 
 async def unknown_button(query: CallbackQuery, lang: str) -> None:

@@ -1,6 +1,15 @@
 """Repositories: all SQL of the bot, one class per aggregate, reached through the `Repo` facade."""
 
-from storage.repositories.analyses import SIDES, AnalysesRepository, AnalysisView, Mode, Recognised, ShownSet, Side
+from storage.repositories.analyses import (
+    SIDES,
+    AnalysesRepository,
+    AnalysisKind,
+    AnalysisView,
+    Mode,
+    Recognised,
+    ShownSet,
+    Side,
+)
 from storage.repositories.arena import ArenaRepository, InterleavedRecord
 from storage.repositories.artworks import ArtworkRecord, ArtworksRepository
 from storage.repositories.daily import DailyRepository, DailySubscription, next_run
@@ -31,6 +40,7 @@ __all__ = [
     "LIKE_VALUES",
     "SIDES",
     "AnalysesRepository",
+    "AnalysisKind",
     "AnalysisView",
     "ArtworkRecord",
     "ArtworksRepository",

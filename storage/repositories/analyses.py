@@ -6,11 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from inference.contract import SIDES, Side
 from inference.contract import ArenaMode as Mode
 from storage.db import Connection
+
+AnalysisKind = Literal["photo", "text", "colour"]
+"""What the sets answered: a photo (with its hash), words (/search) or a colour (/color), with `query_text`."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class AnalysisView:
     id: int
     user_id: int
     created_at: datetime
-    image_sha256: str
+    image_sha256: str | None  # None for a word or colour search
     description: str
     model_versions: dict[str, Any]
     latency_ms: int
@@ -43,6 +46,8 @@ class AnalysisView:
     display_ids: tuple[int, ...] | None = None  # interleaved: the merged order shown
     match: Recognised | None = None  # the gallery work the photo was recognised as, if any
     language: str | None = None  # the language of the answer (the description included)
+    kind: AnalysisKind = "photo"
+    query_text: str | None = None  # the words or the colour searched (None for a photo)
 
     def side(self, side: Side) -> ShownSet | None:
         return next((s for s in self.sets if s.side == side), None)
@@ -60,7 +65,7 @@ class AnalysesRepository:
     async def create(
         self,
         user_id: int,
-        image_sha256: str,
+        image_sha256: str | None,
         description: str,
         model_versions: dict[str, Any],
         latency_ms: int,
@@ -70,10 +75,13 @@ class AnalysesRepository:
         display_ids: Sequence[int] | None = None,
         match: Recognised | None = None,
         language: str | None = None,
+        kind: AnalysisKind = "photo",
+        query_text: str | None = None,
     ) -> int:
         """Insert the analysis and its shown sets; returns the new id. Call it inside a transaction.
 
-        In `interleaved` mode the sets are the two teams of one merged set and `display_ids` its shown order.
+        In `interleaved` mode the sets are the two teams of one merged set and `display_ids` its shown order. A
+        photo has its `image_sha256`; a word or colour search (`kind`) has `query_text` instead.
         """
         for shown in sets:
             if shown.side not in SIDES:
@@ -83,8 +91,8 @@ class AnalysesRepository:
             """
             INSERT INTO analyses
                    (user_id, image_sha256, description, model_versions, latency_ms, from_cache, mode, display_ids,
-                    matched_artwork_id, match_confidence, language)
-            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11)
+                    matched_artwork_id, match_confidence, language, kind, query_text)
+            VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             RETURNING id
             """,
             user_id,
@@ -98,6 +106,8 @@ class AnalysesRepository:
             None if match is None else match.artwork_id,
             None if match is None else match.confidence,
             language,
+            kind,
+            query_text,
         )
         if sets:
             await self._conn.executemany(
@@ -113,7 +123,7 @@ class AnalysesRepository:
             """
             SELECT a.id, a.user_id, a.created_at, a.image_sha256, a.description,
                    a.model_versions::text AS model_versions, a.latency_ms, a.from_cache, a.mode, a.display_ids,
-                   a.matched_artwork_id, a.match_confidence, a.language,
+                   a.matched_artwork_id, a.match_confidence, a.language, a.kind, a.query_text,
                    s.recommender, s.side, s.artwork_ids
               FROM analyses a
               LEFT JOIN shown_sets s ON s.analysis_id = a.id
@@ -147,4 +157,6 @@ class AnalysesRepository:
             if first["matched_artwork_id"] is None
             else Recognised(first["matched_artwork_id"], float(first["match_confidence"])),
             language=first["language"],
+            kind=first["kind"],
+            query_text=first["query_text"],
         )

@@ -99,7 +99,8 @@ class UsersRepository:
         row = await self._conn.fetchrow(
             """
             SELECT (SELECT array_agg(id) FROM analyses WHERE user_id = $1) AS analysis_ids,
-                   (SELECT array_agg(DISTINCT image_sha256) FROM analyses WHERE user_id = $1) AS shas,
+                   (SELECT array_agg(DISTINCT image_sha256) FROM analyses
+                     WHERE user_id = $1 AND image_sha256 IS NOT NULL) AS shas,
                    (SELECT array_agg(id) FROM suggestions WHERE user_id = $1) AS suggestion_ids,
                    (SELECT count(*) FROM votes WHERE user_id = $1) AS votes,
                    (SELECT count(*) FROM likes WHERE user_id = $1) AS likes,

@@ -10,10 +10,21 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bot.callbacks import LikeCallback
+from bot.texts import tag_line
+from inference.contract import Tag
 from storage.cache import AnalysisCache
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
-from tests.bot.test_photo_flow import albums, analysis_id_of, buttons, is_panel, send_photo, vote_data, wait_answer
+from tests.bot.test_photo_flow import (
+    albums,
+    analysis_id_of,
+    buttons,
+    description_of,
+    is_panel,
+    send_photo,
+    vote_data,
+    wait_answer,
+)
 from tests.factories import image_bytes, synthetic_artwork
 
 
@@ -151,9 +162,10 @@ async def test_a_partly_cached_photo_only_computes_the_missing_set(
     description = next(
         c for c in telegram.sent("sendMessage", chat_id=user) if c.params["text"].startswith("🖼")
     )
-    assert description.params["text"] == "🖼 A cached description."
+    assert description_of(description) == "A cached description."  # with the tags /v1/look found
     sets = await shown_sets(pool, analysis_id_of(panel))
     assert list(sets["by_meaning"]["artwork_ids"]) == [0, 1, 2, 3, 4]
     entry = await cache.get(sha256)
     assert entry is not None and set(entry["recommendations"]) == {"by_look", "by_meaning"}
     assert entry["description"] == "A cached description."
+    assert entry["tags"] and description.params["text"].endswith(tag_line("en", [Tag(**tag) for tag in entry["tags"]]))

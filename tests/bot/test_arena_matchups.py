@@ -42,13 +42,34 @@ async def test_matchups_use_the_services_catalogue_and_never_pair_a_recommender_
     arena = Arena(client, LeaderboardCache(redis, prefix=key_prefix))
     rng = random.Random(1)
     without = [await arena.matchup(rng, has_profile=False) for _ in range(200)]
-    assert sorted(arena.names()) == sorted([*PLAIN, "for_you"])
+    assert sorted(arena.photo_names()) == sorted([*PLAIN, "for_you"])
     assert all(m.left != m.right for m in without)
     assert {name for m in without for name in m.names} == set(PLAIN)  # no personal set without a profile
     with_profile = [await arena.matchup(rng, has_profile=True) for _ in range(200)]
     assert any("for_you" in m.names for m in with_profile)
     lefts = Counter(m.left for m in without)
     assert all(lefts[name] > 20 for name in PLAIN)  # sides are random, so every recommender plays on the left
+
+
+async def test_words_get_two_text_recommenders_and_photos_never_do(
+    client: InferenceClient, redis: Redis, key_prefix: str
+) -> None:
+    """Text recommenders answer words only: a photo never gets one, words never get a photo recommender, and the
+    allow-list of photo recommenders (BOT_ARENA_RECOMMENDERS) does not empty the text pairs."""
+    words = {entry.name for entry in await client.recommenders() if entry.text}
+    assert len(words) >= 2
+    arena = Arena(client, LeaderboardCache(redis, prefix=key_prefix), allowed=["by_look", "by_meaning"])
+    rng = random.Random(3)
+    photos = [await arena.matchup(rng, has_profile=True) for _ in range(50)]
+    assert {name for m in photos for name in m.names} == {"by_look", "by_meaning"}
+    texts = [await arena.text_matchup(rng) for _ in range(200)]
+    assert all(m is not None and m.left != m.right and m.mode == "sides" for m in texts)
+    assert {name for m in texts if m is not None for name in m.names} == words
+    assert set(arena.names()) == {"by_look", "by_meaning"} | words  # the leaderboard rates both kinds
+
+    only = sorted(words)[0]
+    narrowed = Arena(client, LeaderboardCache(redis, prefix=key_prefix), allowed_text=[only])
+    assert await narrowed.text_matchup(rng) is None  # one text recommender: its set is shown alone
 
 
 async def test_a_settled_comparison_is_shown_less_once_the_leaderboard_says_so(

@@ -126,11 +126,12 @@ async def test_animated_sticker_and_gif_animation(
     await telegram.wait_text(user, "couldn't read this video")  # an animation Telegram cannot serve
 
 
-async def test_plain_text_gets_a_hint(telegram: TelegramStub, start_bot: StartBot, new_id: Any) -> None:
+async def test_an_unknown_command_gets_a_hint(telegram: TelegramStub, start_bot: StartBot, new_id: Any) -> None:
+    """Plain text is a search by words (tests/bot/test_search.py); a command the bot lacks is told what it does."""
     await start_bot()
     user = new_id()
-    telegram.send_message(user, "en", text="hello?")
-    await telegram.wait_text(user, "Send me a photo")
+    telegram.send_message(user, "en", text="/paint me a picture")
+    await telegram.wait_text(user, "I don't know this command. Send a photo")
 
 
 async def test_inference_down_tells_the_user_and_stores_nothing(

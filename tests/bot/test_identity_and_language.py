@@ -26,7 +26,15 @@ from inference.identify.synthetic import painting, photograph
 from storage.cache import AnalysisCache
 from tests.bot.conftest import StartBot
 from tests.bot.telegram_stub import Call, TelegramStub
-from tests.bot.test_photo_flow import albums, analysis_id_of, is_panel, send_photo, vote_data, wait_answer
+from tests.bot.test_photo_flow import (
+    albums,
+    analysis_id_of,
+    description_of,
+    is_panel,
+    send_photo,
+    vote_data,
+    wait_answer,
+)
 from tests.fixtures_gallery import SERVICE_TOKEN
 from tests.service_process import ServiceProcess
 
@@ -108,7 +116,7 @@ async def test_a_russian_user_gets_the_description_in_russian_translated_once(
     panel = await telegram.wait_for(is_panel(user), timeout=120)
 
     description = next(c for c in texts_to(telegram, user) if c.params["text"].startswith("🖼"))
-    shown = description.params["text"][2:].strip()
+    shown = description_of(description)
     cached = CachedAnalysis.parse(await AnalysisCache(bot_redis, ttl_seconds=60).get(hashlib.sha256(photo).hexdigest()))
     # The describer writes English; the user reads the service's Russian translation of it, cached with the photo.
     assert cached.description and cached.translations["ru"] == shown != cached.description
@@ -124,7 +132,7 @@ async def test_a_russian_user_gets_the_description_in_russian_translated_once(
     send_photo(telegram, other, photo, lang="en")
     await telegram.wait_for(is_panel(other), timeout=120)
     english = next(c for c in texts_to(telegram, other) if c.params["text"].startswith("🖼"))
-    assert english.params["text"][2:].strip() == cached.description
+    assert description_of(english) == cached.description
 
 
 @pytest.fixture

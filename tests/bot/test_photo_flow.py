@@ -49,6 +49,11 @@ def analysis_id_of(panel: Call) -> int:
     return VoteCallback.unpack(buttons(panel)[0]["callback_data"]).analysis_id
 
 
+def description_of(call: Call) -> str:
+    """The description as shown in its message: after "🖼 ", before the photo's tag line ("🏷 …"), if any."""
+    return str(call.params["text"])[2:].split("\n\n🏷")[0].strip()
+
+
 def albums(telegram: TelegramStub, user_id: int) -> list[Call]:
     return telegram.sent("sendMediaGroup", chat_id=user_id)
 
@@ -93,7 +98,7 @@ async def test_photo_gets_visual_set_description_meaning_set_and_panel(
         }
         analysis = await conn.fetchrow("SELECT * FROM analyses WHERE id = $1", analysis_id)
     assert analysis is not None
-    assert analysis["user_id"] == user and analysis["description"] == description.params["text"][2:].strip()
+    assert analysis["user_id"] == user and analysis["description"] == description_of(description)
     assert set(sets) == {"by_look", "by_meaning"}
     assert {sets["by_look"]["side"], sets["by_meaning"]["side"]} == {"left", "right"}
 

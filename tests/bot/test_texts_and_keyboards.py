@@ -8,8 +8,8 @@ import pytest
 
 from bot.callbacks import LikeCallback, VoteCallback
 from bot.keyboards import feedback_keyboard
-from bot.texts import CATALOGUE, SUPPORTED, language_for, t
-from inference.contract import Side
+from bot.texts import CATALOGUE, SUPPORTED, language_for, t, tag_line
+from inference.contract import Side, Tag
 
 
 def test_every_text_exists_in_both_languages_with_the_same_placeholders() -> None:
@@ -55,6 +55,27 @@ def test_panel_has_four_votes_and_a_like_button_per_work_within_telegram_limits(
     assert LikeCallback.unpack(by_text["A2 ❤️"]).value == -1
     assert LikeCallback.unpack(by_text["B2 👎"]).value == 0
     assert LikeCallback.unpack(by_text["A1 🤍"]).value == 1
+
+
+def test_a_single_set_has_numbered_like_buttons_and_no_vote() -> None:
+    """A colour search shows one set: nothing to vote between, so only its works' buttons, numbered as captioned."""
+    markup = feedback_keyboard("ru", 12, {"left": [4, 5, 6]}, likes={5: 1})
+    texts = [b.text for row in markup.inline_keyboard for b in row]
+    assert texts == ["1 🤍", "2 ❤️", "3 🤍"]
+
+
+def test_the_tag_line_names_the_best_style_genre_and_mood_in_the_users_language() -> None:
+    tags = [
+        Tag(kind="mood", name="calm", ru="спокойное", score=0.5),
+        Tag(kind="genre", name="landscape", ru="пейзаж", score=0.7),
+        Tag(kind="style", name="realism", ru="реализм", score=0.2),
+        Tag(kind="style", name="impressionism", ru="импрессионизм", score=0.6),
+        Tag(kind="genre", name="still_life", ru="", score=0.1),
+    ]
+    assert tag_line("en", tags) == "🏷 impressionism · landscape · calm"
+    assert tag_line("ru", tags) == "🏷 импрессионизм · пейзаж · спокойное"
+    assert tag_line("ru", [Tag(kind="genre", name="still_life", score=0.9)]) == "🏷 still life"  # no Russian name
+    assert tag_line("en", []) == ""
 
 
 @pytest.mark.parametrize("forged", ["v:1:everyone", "v:abc:left", "l:1:2:5", "v:1", "l:x:y:z"])
