@@ -117,7 +117,7 @@ async def test_look_ranks_the_uploaded_gallery_image_first_when_identification_i
         response = await client.post("/v1/look", params={"k": 5}, files=upload(photo), headers=AUTH)
         assert response.status_code == 200, response.text
         body = response.json()
-        assert set(body) == {"image_sha256", "recommendations", "match", "timings_ms", "models"}
+        assert set(body) == {"image_sha256", "recommendations", "match", "tags", "timings_ms", "models"}
         assert body["match"] is None
         hits = body["recommendations"]["by_look"]
         assert_ranked(hits, 5)
@@ -162,7 +162,7 @@ async def test_analyze_describes_and_recommends_both_ways(
     response = await api.post("/v1/analyze", params={"k": 3}, files=upload(photo), headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_sha256", "description", "recommendations", "match", "timings_ms", "models"}
+    assert set(body) == {"image_sha256", "description", "recommendations", "match", "tags", "timings_ms", "models"}
     assert isinstance(body["description"], str) and body["description"].strip()
     assert_ranked(body["recommendations"]["by_look"], 3)
     assert_ranked(body["recommendations"]["by_meaning"], 3)
