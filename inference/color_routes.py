@@ -3,7 +3,7 @@
 The colour is a hex code or a name in English or Russian (`inference.palette.parse_colour`); an unknown one is a
 422 whose message lists examples (in English: the bot translates). Every work of the gallery is scored by
 `palette.colour_scores`, vectorised numpy over the stored (n, 5, 4) palettes (removed works left out): p50
-0.4 ms at 10 k works, 12 ms at 100 k and ~120 ms at 1 M on this 2-core machine under a load of ~10
+0.6 ms at 10 k works, 9 ms at 100 k and ~130 ms at 1 M on this 2-core machine under a load of ~10
 (`benchmarks/bench_palette.py`), on the rank pool so it never blocks the loop. The answer is one set,
 `by_colour`, in the usual Hit shape, with each hit's palette for the strip.
 """

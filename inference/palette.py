@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 PALETTE_SIZE = 5
-SAMPLE_SIDE = 96
-"""Pixels are taken from a copy whose longest side is this (at most 9 216 pixels): a palette needs no detail."""
+SAMPLE_SIDE = 64
+"""Pixels are taken from a copy whose longest side is this (at most 4 096 pixels): a palette needs no detail."""
 KMEANS_ITERATIONS = 25
 KMEANS_RESTARTS = 3
 SEED = 0
@@ -110,9 +110,10 @@ def palette_of_lab(pixels: np.ndarray, k: int = PALETTE_SIZE, seed: int = SEED) 
 
 def _kmeans(pixels: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     centres = _kmeans_plus_plus(pixels, k, rng)
+    norms = (pixels**2).sum(axis=1)[:, None]
     labels = np.full(len(pixels), -1)
     for _ in range(KMEANS_ITERATIONS):
-        distances = _squared_distances(pixels, centres)
+        distances = _squared_distances(pixels, centres, norms)
         new_labels = distances.argmin(axis=1)
         if np.array_equal(new_labels, labels):
             break
@@ -121,7 +122,7 @@ def _kmeans(pixels: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.nd
         sums = np.stack([np.bincount(labels, pixels[:, axis], minlength=k) for axis in range(3)], axis=1)
         filled = counts > 0
         centres[filled] = sums[filled] / counts[filled, None]
-    distances = _squared_distances(pixels, centres)
+    distances = _squared_distances(pixels, centres, norms)
     labels = distances.argmin(axis=1)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     return centres, counts, float(distances[np.arange(len(pixels)), labels].sum())
@@ -140,10 +141,9 @@ def _kmeans_plus_plus(pixels: np.ndarray, k: int, rng: np.random.Generator) -> n
     return np.array(centres, dtype=np.float64)
 
 
-def _squared_distances(pixels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    return ((pixels**2).sum(axis=1)[:, None] - 2.0 * pixels @ centres.T + (centres**2).sum(axis=1)[None, :]).clip(
-        min=0.0
-    )
+def _squared_distances(pixels: np.ndarray, centres: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """(m, k) squared distances; `norms` are the pixels' squared norms (m, 1), computed once per k-means."""
+    return (norms - 2.0 * pixels @ centres.T + (centres**2).sum(axis=1)[None, :]).clip(min=0.0)
 
 
 def palette_hex(palette: np.ndarray) -> list[tuple[str, float]]:
