@@ -19,11 +19,12 @@ from inference import gallery as gallery_cli
 from inference import gallery_files
 from inference.duplicates import DUPLICATES_CSV, DedupeOptions, near_groups
 from inference.gallery_build import BuildReport, build_gallery
-from inference.gallery_edit import add_to_gallery, remove_from_gallery
+from inference.gallery_edit import TAG_LABELS_CACHE, add_to_gallery, remove_from_gallery
 from inference.gallery_store import IDENTIFY_DIR, Gallery
 from inference.identify import Identifier
 from inference.ingest import from_folder_tree
 from inference.models import Models
+from inference.tagging import Tagger
 from tests.factories import image_bytes, textured_artwork
 from tests.service_process import ServiceProcess
 
@@ -168,6 +169,8 @@ def test_added_works_are_found_and_old_ids_stay(
     assert harbour.style == "Fauvism" and harbour.year == "1905" and harbour.tags
     assert gallery.palettes.shape[0] == 8 and np.abs(gallery.palettes[6]).sum() > 0
     assert (out / "images" / "7.jpg").is_file()
+    cached = np.load(out / TAG_LABELS_CACHE)  # later adds skip embedding every label prompt again
+    assert np.allclose(cached, Tagger.build(tiny_models.clip).label_vectors, atol=1e-5)
     assert not (out / ".add-parts").exists() and not (out / gallery_files.PENDING).exists()
 
     vector = tiny_models.clip.embed_images([textured_artwork(21)])
