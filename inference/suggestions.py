@@ -67,7 +67,7 @@ def suggest_for(
     """Up to k works for this user, none excluded and none they already gave feedback on."""
     rng = np.random.default_rng(seed)
     profile = TasteProfile.build(events, gallery.vectors, seed=seed or 0)
-    seen = set(exclude) | {event.artwork_id for event in events}
+    seen = set(exclude) | {event.artwork_id for event in events} | gallery.removed
     ids = candidates(gallery, profile, seen, rng)
     if len(ids) == 0:
         return SuggestResult(profile, [])
@@ -78,7 +78,7 @@ def suggest_for(
 def onboarding(gallery: Gallery, exclude: Iterable[int], k: int, *, seed: int | None) -> list[int]:
     """k works spread over the gallery, for a new user to say which they like."""
     rng = np.random.default_rng(seed)
-    seen = set(exclude)
+    seen = set(exclude) | gallery.removed  # removed works are never suggested
     size = len(gallery)
     pool = range(size) if size <= SCAN_ALL_UP_TO else _random_ids(size, COLD_SAMPLE, rng).tolist()
     ids = _unseen(pool, seen)
