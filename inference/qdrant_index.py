@@ -30,12 +30,24 @@ HNSW_EF = 128
 """Search-time beam of Qdrant's HNSW graph on a server (local mode scans everything and ignores it)."""
 
 
+_CLIENTS: dict[tuple[str, str], QdrantClient] = {}
+
+
 def connect(settings: IndexSettings) -> QdrantClient:
-    """The server when a URL is set, else local mode in a folder, else in memory."""
+    """The server when a URL is set, else local mode in a folder, else in memory (a fresh store per call).
+
+    One client per server or folder, shared by a gallery's indices: a local-mode folder is locked by the client
+    that opened it."""
     if settings.qdrant_url:
-        return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+        key = ("url", settings.qdrant_url)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+        return _CLIENTS[key]
     if settings.qdrant_path is not None:
-        return QdrantClient(path=str(settings.qdrant_path))
+        key = ("path", str(Path(settings.qdrant_path).resolve()))
+        if key not in _CLIENTS:
+            _CLIENTS[key] = QdrantClient(path=key[1])
+        return _CLIENTS[key]
     return QdrantClient(":memory:")
 
 
