@@ -48,7 +48,16 @@ from inference.gallery_build import (
     _process_entries,
 )
 from inference.gallery_files import edit
-from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, normalise_rows
+from inference.gallery_store import (
+    IDENTIFY_DIR,
+    MANIFEST,
+    Artwork,
+    Gallery,
+    GalleryMismatchError,
+    Manifest,
+    load_removed,
+    normalise_rows,
+)
 from inference.identify import Identifier
 from inference.ingest import SourceItem
 from inference.models import Models
@@ -216,7 +225,7 @@ def _append(
         "added": int(str(gallery.manifest.extra.get("added", 0))) + len(new),
         "edited_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _commit(gallery, identifier, clusters, fresh_labels)
+    _commit(gallery, identifier, base, clusters, fresh_labels)
 
 
 def _tagger(root: Path, models: Models) -> tuple[Tagger, tuple[np.ndarray, str] | None]:
@@ -244,13 +253,26 @@ def _tagger(root: Path, models: Models) -> tuple[Tagger, tuple[np.ndarray, str] 
 def _commit(
     gallery: Gallery,
     identifier: Identifier | None,
+    loaded_count: int,
     clusters: Sequence[Cluster] = (),
     tag_labels: tuple[np.ndarray, str] | None = None,
 ) -> None:
     """Write the gallery's files into `.pending/` and swap them in (manifest last); new duplicate clusters are
-    appended to duplicates.csv; freshly computed tag label vectors are cached."""
+    appended to duplicates.csv; freshly computed tag label vectors are cached. Under the edit lock the gallery on
+    disk is checked first: another add since this one loaded it refuses the commit (rerun: the processed batches
+    are kept), and works another edit removed meanwhile stay removed."""
     root = gallery.root
     with edit(root) as pending:
+        on_disk = Manifest.from_json((root / MANIFEST).read_text())
+        if on_disk.count != loaded_count:
+            raise GalleryChangedError(
+                f"gallery {root} changed while this edit ran ({loaded_count} works then, {on_disk.count} now); "
+                "rerun the same command"
+            )
+        removed_meanwhile = load_removed(root, on_disk.count) - gallery.removed
+        if removed_meanwhile:
+            gallery.removed = gallery.removed | removed_meanwhile
+            identifier = identifier.without(gallery.removed) if identifier is not None else None
         gallery.root = pending
         try:
             gallery.save()
@@ -264,6 +286,10 @@ def _commit(
             with (pending / TAG_LABELS_CACHE).open("wb") as out:
                 np.save(out, tag_labels[0], allow_pickle=False)
             (pending / TAG_LABELS_KEY).write_text(tag_labels[1])
+
+
+class GalleryChangedError(GalleryMismatchError):
+    """Another edit changed the gallery while this one ran."""
 
 
 @dataclass
@@ -317,5 +343,5 @@ def remove_from_gallery(gallery_dir: Path, ids: Iterable[int] = (), files: Itera
         "edited_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     identifier = Identifier.load(gallery.root / IDENTIFY_DIR).without(gallery.removed)
-    _commit(gallery, identifier)
+    _commit(gallery, identifier, len(gallery))
     return report

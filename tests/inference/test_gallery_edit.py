@@ -268,3 +268,24 @@ def test_a_crash_after_the_commit_is_finished_by_the_next_load(
 
     assert gallery.removed == {3} and len(gallery) == 6
     assert not (out / gallery_files.PENDING).exists()
+
+
+def test_a_remove_while_an_add_runs_is_kept(
+    built: tuple[Path, BuildReport], tiny_models: Models, tmp_path: Path
+) -> None:
+    out = tmp_path / "gallery"
+    shutil.copytree(built[0], out)
+    new = tmp_path / "new"
+    new.mkdir()
+    textured_artwork(30).save(new / "late-arrival.jpg", quality=92)
+
+    def remove_meanwhile(done: int) -> None:
+        remove_from_gallery(out, ids=[2])
+
+    report = add_to_gallery(out, from_folder_tree(new), tiny_models, progress=False, on_batch=remove_meanwhile)
+
+    gallery = Gallery.load(out)
+    assert report.count == 1 and len(gallery) == 7 and gallery.removed == {2}
+    identifier = Identifier.load(out / IDENTIFY_DIR)
+    assert identifier.identify(np.asarray(Image.open(out / "images" / "2.jpg").convert("RGB"))) is None
+    assert identifier.identify(np.asarray(Image.open(out / "images" / "6.jpg").convert("RGB"))) is not None
