@@ -3,9 +3,11 @@ the gallery grows; with the quality of the ranking on the real paintings, checke
 
 1. Extraction: every painting of ../shared/gallery decoded as the build decodes it (longest side 1280 px), then
    `extract_palette` timed alone (downscale to 96 px, Lab, k-means with 3 restarts).
-2. Search: `best_matches` (what the route runs on its rank pool) over the real palettes, and over synthetic
-   galleries of 10 k, 100 k and 1 M palettes drawn from the real ones (each colour jittered by ~6 ΔE, weights
-   redrawn around the real ones), so the sizes have the colour structure of paintings; named query colours.
+2. Search over the real palettes and over synthetic galleries of 10 k, 100 k and 1 M palettes drawn from the
+   real ones (each colour jittered by ~6 ΔE, weights redrawn around the real ones), so the sizes have the colour
+   structure of paintings; named query colours. Both paths of `colour_index.ColourIndex`: exact scoring of
+   every palette (the service's choice up to EXACT_MAX works) and the IVF index of soft Lab histograms with
+   exact re-scoring (above it), with its build time, memory and recall@10 against exact.
 3. Quality: for a few colours, the share of pixels within ΔE 25 of the colour (Pillow's LittleCMS Lab, not
    `inference.palette`) in the top 5 works, against the gallery's median work and the best 5 possible.
 
@@ -25,8 +27,10 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from benchmarks.common import ROOT, SHARED_GALLERY
+from inference.colour_index import EXACT_MAX, ColourIndex
 from inference.images import decode_image
-from inference.palette import best_matches, colour_names, extract_palette, parse_colour
+from inference.palette import FEATURE_ANCHORS, best_matches, colour_names, extract_palette, parse_colour
+from inference.vector_index import IndexSettings
 
 RESULTS = ROOT / "benchmarks" / "results" / "palette.json"
 QUALITY_COLOURS = ("deep blue", "красный", "ochre", "зелёный", "white", "black", "золотой", "#4a6fa5")
@@ -74,13 +78,40 @@ def synthetic(real: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarr
 
 
 def search(palettes: np.ndarray, queries: list[np.ndarray], k: int = 10) -> dict[str, object]:
+    """Exact scoring of every palette (what the service runs up to EXACT_MAX works)."""
     best_matches(palettes, queries[0], k)  # warm
     seconds = []
     for lab in queries:
         start = time.perf_counter()
         best_matches(palettes, lab, k)
         seconds.append(time.perf_counter() - start)
-    return {"works": len(palettes), "mb": round(palettes.nbytes / 2**20, 1), "ms": _ms(seconds)}
+    return {"works": len(palettes), "mode": "exact", "mb": round(palettes.nbytes / 2**20, 1), "ms": _ms(seconds)}
+
+
+def indexed(palettes: np.ndarray, queries: list[np.ndarray], k: int = 10) -> dict[str, object]:
+    """The index path (what the service runs above EXACT_MAX), forced at any size: build time, memory, latency,
+    and recall@10 against exact scoring."""
+    start = time.perf_counter()
+    colours = ColourIndex.build(palettes, exact_max=0, settings=IndexSettings(exact_search_max=0))
+    build_s = time.perf_counter() - start
+    assert colours.index is not None
+    colours.search(queries[0], k)  # warm
+    seconds, recalls = [], []
+    for lab in queries:
+        start = time.perf_counter()
+        ids, _ = colours.search(lab, k)
+        seconds.append(time.perf_counter() - start)
+        truth, _ = best_matches(palettes, lab, k)
+        recalls.append(len(set(truth.tolist()) & set(ids.tolist())) / k)
+    return {
+        "works": len(palettes),
+        "mode": f"index ({colours.index.spec.describe()}), exact re-scoring of the shortlist",
+        "build_s": round(build_s, 1),
+        "mb": round((palettes.nbytes + len(palettes) * len(FEATURE_ANCHORS) * 4) / 2**20, 1),
+        "ms": _ms(seconds),
+        "recall_at_10": round(float(np.mean(recalls)), 4),
+        "min_recall_at_10": round(float(np.min(recalls)), 2),
+    }
 
 
 _TO_LAB = ImageCms.buildTransformFromOpenProfiles(
@@ -97,7 +128,7 @@ def lab_pixels(image: Image.Image) -> np.ndarray:
 
 def quality(images: list[Image.Image], palettes: np.ndarray) -> dict[str, object]:
     pixels = [lab_pixels(image) for image in images]
-    answers = {}
+    answers: dict[str, object] = {}
     for name in QUALITY_COLOURS:
         colour = parse_colour(name)
         target = lab_pixels(Image.new("RGB", (1, 1), colour.hex))[0]
@@ -117,6 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument(
+        "--index-sizes", type=int, nargs="*", default=[100_000, 1_000_000], help="also measure the index path"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not (SHARED_GALLERY / "metadata.csv").is_file():
@@ -130,9 +164,15 @@ def main() -> None:
     names = colour_names()
     queries = [parse_colour(names[i]).lab for i in rng.integers(0, len(names), args.queries)]
     searches = [search(real, queries)]
-    for size in args.sizes:
-        searches.append(search(synthetic(real, size, rng), queries))
-        print(f"search over {size} palettes: {searches[-1]['ms']} ms")
+    for size in sorted(set(args.sizes) | set(args.index_sizes)):
+        palettes = synthetic(real, size, rng)
+        if size in args.sizes:
+            searches.append(search(palettes, queries))
+            print(f"exact search over {size} palettes: {searches[-1]['ms']} ms")
+        if size in args.index_sizes:
+            searches.append(indexed(palettes, queries))
+            print(f"index search over {size} palettes: {searches[-1]}")
+        del palettes
     answers = quality(images, real)
     for name, row in answers.items():
         print(f"  {name}: {row}")
@@ -141,6 +181,7 @@ def main() -> None:
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "extraction": extracted,
+        "service_exact_max": EXACT_MAX,
         "search_k10": searches,
         "quality_vs_pixels": {
             "note": f"share of a work's pixels within ΔE76 {NEAR} of the colour (LittleCMS Lab), mean over the top 5",
