@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -56,6 +56,10 @@ class ImageRefused(Exception):
 
 class UnknownColour(Exception):
     """/v1/search/color did not recognise the colour asked for (neither a hex code nor a colour name it knows)."""
+
+
+class NothingToSearch(Exception):
+    """/v1/search/text found no words to search in the query (only invisible or control characters)."""
 
 
 class InferenceClient:
@@ -127,13 +131,16 @@ class InferenceClient:
         payload: dict[str, Any] = {"query": query, "k": k}
         if recommenders is not None:
             payload["recommenders"] = list(recommenders)
-        return await self._json("POST", "/v1/search/text", SearchResponse, payload)
+        return await self._json(
+            "POST", "/v1/search/text", SearchResponse, payload, refusals={"empty_query": NothingToSearch}
+        )
 
     async def search_color(self, color: str, k: int) -> SearchResponse:
         """Works whose palette matches a colour (hex or an English or Russian name), with the hits' palettes.
         Raises UnknownColour when the service does not know the colour."""
+        payload = {"color": color, "k": k}
         return await self._json(
-            "POST", "/v1/search/color", SearchResponse, {"color": color, "k": k}, refused=UnknownColour
+            "POST", "/v1/search/color", SearchResponse, payload, refusals={"unknown_colour": UnknownColour}
         )
 
     async def artwork_image(self, artwork_id: int) -> bytes:
@@ -152,10 +159,10 @@ class InferenceClient:
         answer: type[Answer],
         payload: dict[str, Any] | None = None,
         *,
-        refused: type[Exception] | None = None,
+        refusals: Mapping[str, type[Exception]] | None = None,
     ) -> Answer:
         """A JSON call that carries no upload: any failure means the service is unavailable for now, except a 422
-        when `refused` names what that means (e.g. a colour the service does not know)."""
+        whose error code `refusals` maps to what it means for the user (e.g. a colour the service does not know)."""
         try:
             response = await self._client.request(method, path, json=payload, timeout=self._look_timeout)
         except httpx.HTTPError as exc:
@@ -163,8 +170,11 @@ class InferenceClient:
             raise InferenceUnavailable(type(exc).__name__) from exc
         if response.status_code == 503:
             raise InferenceUnavailable("overloaded", retry_after=_retry_after(response))
-        if response.status_code == 422 and refused is not None:
-            raise refused(str(_json_or_empty(response).get("detail", "")))
+        if response.status_code == 422 and refusals:
+            body = _json_or_empty(response)
+            refusal = refusals.get(str(body.get("error")))
+            if refusal is not None:
+                raise refusal(str(body.get("detail", "")))
         if response.status_code != 200:
             logger.error("inference %s answered HTTP %s: %s", path, response.status_code, response.text[:300])
             raise InferenceUnavailable(f"HTTP {response.status_code}")

@@ -21,7 +21,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot.albums import caption_for, known_file_ids, send_album, store_works
 from bot.arena import Arena
 from bot.chat import Chat, ChatTurns
-from bot.inference_client import InferenceClient, InferenceUnavailable, UnknownColour
+from bot.inference_client import InferenceClient, InferenceUnavailable, NothingToSearch, UnknownColour
 from bot.keyboards import SIDE_LABELS, feedback_keyboard
 from bot.palette_strip import draw_strip
 from bot.texts import t
@@ -84,6 +84,9 @@ class SearchFlow:
             try:
                 async with ChatActionSender.upload_photo(bot=chat.bot, chat_id=chat.chat_id):
                     answer = await self.inference.search_text(query, self.top_k, names)
+            except NothingToSearch:  # only invisible characters: nothing the service can read
+                await chat.say(t(chat.lang, "search_hint"))
+                return None
             except InferenceUnavailable as down:
                 self.arena.invalidate()  # a pair the service refused, or a service that changed: re-read it
                 await self._say_unavailable(chat, down)

@@ -123,8 +123,16 @@ async def test_an_empty_search_gets_examples_and_a_long_one_is_cut_with_a_note(
     assert "/search рыцарь на белом коне" in hint.params["text"]
     telegram.send_message(user, "en", text="/search    ")
     await telegram.wait_text(user, "Tell me what to look for")
+    mark = len(telegram.calls)
+    telegram.send_message(user, "en", text="\u200b\u200b")  # zero-width spaces: nothing the service can read
+    await telegram.wait_for(
+        lambda c: telegram.calls.index(c) >= mark and "Tell me what to look for" in str(c.params.get("text")), 60
+    )
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM analyses WHERE user_id = $1", user) == 0
+    emoji = await search(telegram, user, "🌊🌙⛵", "en")  # emoji are words too
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT query_text FROM analyses WHERE id = $1", analysis_id_of(emoji)) == "🌊🌙⛵"
 
     words = "a long quiet river under a grey sky with willows " * 20  # ~1000 characters
     panel = await search(telegram, user, words, "en")
