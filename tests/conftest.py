@@ -67,8 +67,15 @@ def test_models_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_clip(test_models_dir: Path) -> TinyClip:
-    """(config_json, weights, arch) of a tiny open_clip ViT."""
+def tiny_clip(tiny_xlmr_clip: TinyClip) -> TinyClip:
+    """The suite's CLIP: the tiny multilingual one, the layout of the default `xlm-roberta-base-ViT-B-32`, so every
+    service and bot test runs the text tower and tokenizer class that serve Russian and English words."""
+    return tiny_xlmr_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_english_clip(test_models_dir: Path) -> TinyClip:
+    """(config_json, weights, arch) of a tiny open_clip ViT with CLIP's own English BPE text tower."""
     root = cached_build(test_models_dir, "clip", make_tiny_clip)
     return TinyClip(root / f"{TINY_CLIP_ARCH}.json", root / f"{TINY_CLIP_ARCH}.pt", TINY_CLIP_ARCH)
 
@@ -87,26 +94,9 @@ def tiny_xlmr_clip(test_models_dir: Path) -> TinyClip:
 
 
 @pytest.fixture(scope="session")
-def multilingual_model_settings(tiny_model_settings: dict[str, Any], tiny_xlmr_clip: TinyClip) -> dict[str, Any]:
-    """`tiny_model_settings` with the tiny multilingual CLIP (INFERENCE_CLIP_TOKENIZER set, as a deployment does)."""
-    return {
-        **tiny_model_settings,
-        "clip_arch": tiny_xlmr_clip.arch,
-        "clip_weights": str(tiny_xlmr_clip.weights),
-        "clip_config": tiny_xlmr_clip.config_json,
-        "clip_tokenizer": str(tiny_xlmr_clip.tokenizer),
-    }
-
-
-@pytest.fixture(scope="session")
-def multilingual_models(multilingual_model_settings: dict[str, Any]) -> Models:
-    """The model bundle with the tiny multilingual CLIP, loaded."""
-    from inference.factory import build_models
-    from inference.settings import ModelSettings
-
-    models = build_models(ModelSettings(**multilingual_model_settings))
-    models.load()
-    return models
+def multilingual_models(tiny_models: Models) -> Models:
+    """The model bundle with the tiny multilingual CLIP (the suite's default): the name says what a test relies on."""
+    return tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +130,7 @@ def tiny_model_settings(
         "clip_arch": tiny_clip.arch,
         "clip_weights": str(tiny_clip.weights),
         "clip_config": tiny_clip.config_json,
+        **({"clip_tokenizer": str(tiny_clip.tokenizer)} if tiny_clip.tokenizer is not None else {}),
         "text_model": minilm_path,
         "llava_path": str(tiny_llava_path),
         "quantization": "none",

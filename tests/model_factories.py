@@ -18,7 +18,7 @@ import torch
 from inference.settings import default_text_model
 
 # Bump when a factory changes, so cached models under /tmp are rebuilt.
-FACTORY_VERSION = "2"
+FACTORY_VERSION = "3"
 
 TINY_CLIP_ARCH = "artmatch-tiny-vit"
 TINY_CLIP_CONFIG = {

@@ -126,7 +126,7 @@ def test_a_gallery_from_other_models_is_refused_with_the_difference(
         Gallery.load(out, expected=other)
 
     message = str(refused.value)
-    assert "clip_arch: gallery has 'artmatch-tiny-vit', service runs 'ViT-L-14'" in message
+    assert f"clip_arch: gallery has '{tiny_models.clip.name}', service runs 'ViT-L-14'" in message
     assert "clip_dim" in message and "python -m inference.gallery build" in message
 
 
@@ -219,7 +219,15 @@ def test_the_command_line_builds_with_models_from_flags(
     images, metadata = messy_folder
     flags = [
         f"--{name.replace('_', '-')}={tiny_model_settings[name]}"
-        for name in ("clip_arch", "clip_weights", "clip_config", "text_model", "llava_path", "quantization")
+        for name in (
+            "clip_arch",
+            "clip_weights",
+            "clip_config",
+            "clip_tokenizer",
+            "text_model",
+            "llava_path",
+            "quantization",
+        )
     ]
     out = tmp_path / "cli-gallery"
 

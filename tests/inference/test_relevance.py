@@ -17,6 +17,7 @@ from inference.models import Models
 from inference.recommenders import Query, get
 from inference.relevance import (
     CLIP_TEXT,
+    DESCRIPTION_CLIP,
     IMAGE,
     QUANTILE,
     TEXT,
@@ -131,11 +132,12 @@ def test_floors_survive_the_manifest_round_trip_and_an_older_manifest_has_none()
 def test_a_built_gallery_stores_a_floor_per_space(tiny_gallery: Path) -> None:
     manifest = json.loads((tiny_gallery / MANIFEST).read_text())
     count = manifest["count"]
-    assert set(manifest["relevance"]) == {IMAGE, TEXT, CLIP_TEXT}
+    assert set(manifest["relevance"]) == {IMAGE, TEXT, CLIP_TEXT, DESCRIPTION_CLIP}
     for space, pairs in (
         (IMAGE, count * (count - 1) // 2),
         (TEXT, count * (count - 1) // 2),
         (CLIP_TEXT, count**2 - count),
+        (DESCRIPTION_CLIP, count**2 - count),  # a work's title against the other works' descriptions
     ):
         stored = manifest["relevance"][space]
         assert stored["pairs"] == pairs and stored["quantile"] == QUANTILE
@@ -182,6 +184,7 @@ def test_real_paintings_get_floors_and_each_keeps_itself(tiny_models: Models, tm
         IMAGE: n * (n - 1) // 2,
         TEXT: n * (n - 1) // 2,
         CLIP_TEXT: n * (n - 1),
+        DESCRIPTION_CLIP: n * (n - 1),
     }
     assert all(floor.mean <= floor.floor for floor in floors.values())
     by_look = get("by_look")
