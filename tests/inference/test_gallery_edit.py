@@ -289,3 +289,39 @@ def test_a_remove_while_an_add_runs_is_kept(
     identifier = Identifier.load(out / IDENTIFY_DIR)
     assert identifier.identify(np.asarray(Image.open(out / "images" / "2.jpg").convert("RGB"))) is None
     assert identifier.identify(np.asarray(Image.open(out / "images" / "6.jpg").convert("RGB"))) is not None
+
+
+def test_the_cli_adds_the_rows_of_a_csv(
+    built: tuple[Path, BuildReport],
+    tiny_model_settings: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "gallery"
+    shutil.copytree(built[0], out)
+    (tmp_path / "scans").mkdir()
+    textured_artwork(40).save(tmp_path / "scans" / "s1.jpg", quality=92)
+    table = tmp_path / "new.csv"
+    table.write_text("path,title,artist,year\nscans/s1.jpg,Night Harbour,Ann Example,1920\nscans/gone.jpg,Lost,,\n")
+    flags = [
+        f"--{name.replace('_', '-')}={tiny_model_settings[name]}"
+        for name in ("clip_arch", "clip_weights", "clip_config", "text_model", "llava_path", "quantization")
+    ]
+    if "clip_tokenizer" in tiny_model_settings:
+        flags.append(f"--clip-tokenizer={tiny_model_settings['clip_tokenizer']}")
+
+    code = gallery_cli.main(
+        ["add", "--gallery", str(out), "--source", str(table), "--no-progress", "--device", "cpu", *flags]
+    )
+
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "scans/gone.jpg: missing file" in printed
+    added = Gallery.load(out).artworks[-1]
+    assert (added.id, added.file, added.title, added.artist, added.year) == (
+        6,
+        "scans/s1.jpg",
+        "Night Harbour",
+        "Ann Example",
+        "1920",
+    )
