@@ -154,7 +154,7 @@ def nothing_clears_inference(tiny_gallery: Path, tiny_model_env: dict[str, str],
     (gallery / MANIFEST).write_text(json.dumps(manifest))
     env = {**tiny_model_env, "INFERENCE_TOKEN": SERVICE_TOKEN, "INFERENCE_RELEVANCE_FLOOR": "true"}
     service = ServiceProcess(gallery, env, tmp_path / "inference.log")
-    service.start()
+    service.start(timeout=300)  # a second service while the first runs: slow to load on a busy 2-core machine
     yield service.url
     service.stop()
 
