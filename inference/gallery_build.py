@@ -28,15 +28,28 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from inference.duplicates import (
+    DUPLICATES_CSV,
+    Cluster,
+    DedupeOptions,
+    add_exact,
+    image_pixels,
+    largest_first,
+    make_clusters,
+    near_groups,
+    phash_file,
+)
+from inference.duplicates import write_csv as write_duplicates
 from inference.gallery_store import (
     FORMAT_VERSION,
     IDENTIFY_DIR,
@@ -47,6 +60,7 @@ from inference.gallery_store import (
     Manifest,
     build_index,
     check_indices,
+    normalise_rows,
 )
 from inference.identify import IdentifierBuilder, IdentifyConfig, StoredFeatures
 from inference.identify.features import FeatureExtractor
@@ -56,8 +70,12 @@ from inference.images import ImageRejected, decode_image
 from inference.models import Models
 from inference.palette import extract_palette
 from inference.recommenders import required_indices
-from inference.relevance import gallery_floors
+from inference.relevance import DESCRIPTION_CLIP, gallery_floors
 from inference.tagging import Tagger
+from inference.words_index import embed_descriptions, words_floor
+
+if TYPE_CHECKING:
+    from inference.ingest import SourceItem
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +114,10 @@ class BuildReport:
     total_seconds: float = 0.0
     identify: dict[str, object] = field(default_factory=dict)
     """The identifier's numbers (`inference.identify.identifier.describe`) and its build time."""
+    clusters: int = 0
+    """Duplicate clusters (exact and near) written to duplicates.csv."""
+    near_dropped: int = 0
+    """Near copies left out of the gallery (`--dedupe keep-one`)."""
 
     @property
     def images_per_second(self) -> float:
@@ -112,6 +134,8 @@ class BuildReport:
             *(f"    {s.file}: {s.reason}" for s in self.skipped),
             f"  exact duplicates skipped: {len(self.duplicates)}",
             *(f"    {d.file} = {d.same_as}" for d in self.duplicates),
+            f"  duplicate clusters (exact and near): {self.clusters}, listed in duplicates.csv; "
+            f"near copies left out (keep-one): {self.near_dropped}",
         ]
         if self.identify:
             threshold = self.identify.get("threshold")
@@ -321,7 +345,7 @@ def _check_paths(images_dir: Path, out_dir: Path) -> None:
 
 
 def build_gallery(
-    images_dir: Path,
+    images_dir: Path | None,
     out_dir: Path,
     models: Models,
     metadata_csv: Path | None = None,
@@ -331,22 +355,61 @@ def build_gallery(
     max_image_pixels: int = MAX_IMAGE_PIXELS,
     on_batch: Callable[[int], None] | None = None,
     identify_calibration: int = IDENTIFY_CALIBRATION,
+    sources: Sequence[SourceItem] | None = None,
+    dedupe: DedupeOptions | None = None,
 ) -> BuildReport:
-    """Build (or finish building) a gallery in `out_dir`. `on_batch(n)` runs after each saved batch, with
-    the number of images done so far in this run: a progress hook, and how tests interrupt a build.
-    `identify_calibration` synthetic photos of outside works calibrate the identification threshold."""
+    """Build (or finish building) a gallery in `out_dir` from the images under `images_dir` (with `metadata_csv`),
+    or from `sources` (`inference.ingest`: a folder tree, a table, fetched URLs; ids follow their order).
+    `on_batch(n)` runs after each saved batch, with the number of images done so far in this run: a progress
+    hook, and how tests interrupt a build. `identify_calibration` synthetic photos of outside works calibrate
+    the identification threshold. Near copies are reported in `duplicates.csv` (`dedupe`, `inference.duplicates`)."""
     started = time.perf_counter()
-    images_dir, out_dir = Path(images_dir), Path(out_dir)
-    _check_paths(images_dir, out_dir)
+    out_dir = Path(out_dir)
     report = BuildReport(out_dir)
-    metadata = read_metadata(Path(metadata_csv), images_dir) if metadata_csv is not None else Metadata()
+    if sources is None:
+        if images_dir is None:
+            raise ValueError("give an images folder or a list of sources")
+        images_dir = Path(images_dir)
+        _check_paths(images_dir, out_dir)
+        metadata = read_metadata(Path(metadata_csv), images_dir) if metadata_csv is not None else Metadata()
+        found = find_images(images_dir, exclude=out_dir.resolve())
+        entries = [(path.relative_to(images_dir).as_posix(), path) for path in found]
+    else:
+        metadata = Metadata(by_path={item.name: dict(item.metadata) for item in sources})
+        entries = [(item.name, item.path) for item in sources if item.path is not None]
 
     models.load()
+    parts, extractor = _open_parts(out_dir / PARTS_DIR, models)
+    done = parts.open()
+    kept = _process_entries(
+        entries, parts, done, models, extractor, report, batch_size, progress, max_image_pixels, on_batch
+    )
+
+    finished = [done[f] for f in kept if f in done]  # kept files that failed to decode are not in `done`
+    if not finished:
+        raise ValueError(f"no usable images in {images_dir or 'the source'}: nothing to build a gallery from")
+    options = dedupe or DedupeOptions()
+    clusters = find_build_duplicates(finished, dict(entries), parts, report.duplicates, options)
+    dropped = {m.position for c in clusters for m in c.members if not m.kept and m.position is not None}
+    finished = [item for position, item in enumerate(finished) if position not in dropped]
+    report.near_dropped = len(dropped)
+    report.clusters = len(clusters)
+    _assemble(out_dir, finished, metadata, models, parts, report, identify_calibration, progress)
+    write_duplicates(out_dir / DUPLICATES_CSV, clusters)
+    report.count = len(finished)
+    parts.remove()
+    report.skipped.sort(key=lambda s: s.file)
+    report.total_seconds = time.perf_counter() - started
+    return report
+
+
+def _open_parts(root: Path, models: Models) -> tuple[_Parts, FeatureExtractor]:
+    """The resumable parts folder for these models, and the identification feature extractor of the build."""
     identity = models.identity().normalised()
     features = IdentifyConfig()
     extractor = FeatureExtractor(features.gallery_side, features.gallery_keypoints)
     parts = _Parts(
-        out_dir / PARTS_DIR,
+        root,
         {
             "format": FORMAT_VERSION,
             "models": asdict(identity),
@@ -354,13 +417,32 @@ def build_gallery(
             "identify_features": {"side": extractor.max_side, "keypoints": extractor.max_keypoints},
         },
     )
-    done = parts.open()
+    return parts, extractor
 
-    kept: list[str] = []  # relative paths in id order, once processed
-    first_by_sha: dict[str, str] = {}
+
+def _process_entries(
+    entries: Sequence[tuple[str, Path | None]],
+    parts: _Parts,
+    done: dict[str, _Done],
+    models: Models,
+    extractor: FeatureExtractor,
+    report: BuildReport,
+    batch_size: int,
+    progress: bool,
+    max_image_pixels: int,
+    on_batch: Callable[[int], None] | None = None,
+    existing: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Hash, decode, embed, describe and extract features of `entries` (name, local path) in batches, saving
+    each batch to `parts`; returns the kept names in order. Exact copies of an earlier entry, or of a work in
+    `existing` (sha256 -> what it is, when adding to a gallery), are reported and left out."""
+    kept: list[str] = []  # names in id order, once processed
+    first_by_sha: dict[str, str] = dict(existing or {})
     pending: list[tuple[str, Path, str]] = []
-    for path in find_images(images_dir, exclude=out_dir.resolve()):
-        relative = path.relative_to(images_dir).as_posix()
+    for relative, path in entries:
+        if path is None or not path.is_file():
+            report.skipped.append(Skipped(relative, "missing file"))
+            continue
         if path.stat().st_size == 0:
             report.skipped.append(Skipped(relative, "empty file"))
             continue
@@ -398,16 +480,49 @@ def build_gallery(
             if on_batch is not None:
                 on_batch(report.processed)
     report.seconds = time.perf_counter() - loop_started
+    return kept
 
-    finished = [done[f] for f in kept if f in done]  # kept files that failed to decode are not in `done`
-    if not finished:
-        raise ValueError(f"no usable images in {images_dir}: nothing to build a gallery from")
-    _assemble(out_dir, finished, metadata, models, parts, report, identify_calibration, progress)
-    report.count = len(finished)
-    parts.remove()
-    report.skipped.sort(key=lambda s: s.file)
-    report.total_seconds = time.perf_counter() - started
-    return report
+
+def find_build_duplicates(
+    items: list[_Done],
+    paths: Mapping[str, Path | None],
+    parts: _Parts,
+    exact: Sequence[Duplicate],
+    options: DedupeOptions,
+) -> list[Cluster]:
+    """Near-copy clusters among the processed works (`inference.duplicates`: CLIP k-NN through a temporary index
+    of the build's own kind, pHash of the display copies), with the exact copies the build left out joined in.
+    Members' `position`s index `items`; `kept` says which stay in the gallery."""
+    vectors = normalise_rows(np.stack([item.image_vector for item in items]))
+    index = build_index(vectors)
+    hashes: dict[int, int] = {}
+
+    def hash_of(position: int) -> int | None:
+        if position not in hashes:
+            hashes[position] = phash_file(parts.display_path(items[position].sha256))
+        return hashes[position]
+
+    def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return index.search(queries, min(k, len(items)))
+
+    def rows(positions: Sequence[int]) -> np.ndarray:
+        return vectors[list(positions)]
+
+    groups = near_groups(list(range(len(items))), rows, search, hash_of, options)
+    keeper = largest_first(lambda p: image_pixels(paths.get(items[p].file)))
+    clusters = make_clusters(groups, lambda p: items[p].file, rows, hash_of, keeper, options.keep_one)
+    position_of = {item.file: position for position, item in enumerate(items)}
+    originals = [(d.file, position_of[d.same_as]) for d in exact if d.same_as in position_of]
+    clusters = add_exact(clusters, originals, lambda p: items[p].file)
+    ids, next_id = {}, 0
+    dropped = {m.position for c in clusters for m in c.members if not m.kept}
+    for position in range(len(items)):
+        if position not in dropped:
+            ids[position], next_id = next_id, next_id + 1
+    for cluster in clusters:
+        for member in cluster.members:
+            member.artwork_id = ids.get(member.position) if member.position is not None else None
+    return clusters
 
 
 def build_gallery_naive(
@@ -473,11 +588,16 @@ def _assemble(
             )
         )
     text_vectors = np.stack([item.text_vector for item in items])
+    descriptions = [item.description for item in items]
+    description_clip = embed_descriptions(models.clip, descriptions)  # what search by words reads
 
     def clip_texts(ids: list[int]) -> np.ndarray:
-        descriptions = [items[i].description for i in ids]
-        chunks = [models.clip.embed_texts(descriptions[at : at + 64]) for at in range(0, len(descriptions), 64)]
-        return np.concatenate(chunks)
+        return description_clip[ids]
+
+    floors = gallery_floors(image_vectors, text_vectors, clip_texts)
+    words = words_floor(models.clip, [artwork.title for artwork in artworks], descriptions, description_clip)
+    if words is not None:
+        floors[DESCRIPTION_CLIP] = words
 
     manifest = Manifest(
         models=models.identity().normalised(),
@@ -488,12 +608,13 @@ def _assemble(
             "skipped": len(report.skipped),
             "duplicates": len(report.duplicates),
         },
-        relevance=gallery_floors(image_vectors, text_vectors, clip_texts),
+        relevance=floors,
     )
     image_index = build_index(image_vectors)
     text_index = build_index(text_vectors)
     palettes = np.stack([item.palette for item in items]).astype(np.float32)
-    Gallery(out_dir, manifest, artworks, image_index, text_index, palettes).save()
+    description_clip_index = build_index(description_clip)
+    Gallery(out_dir, manifest, artworks, image_index, text_index, palettes, description_clip_index).save()
     # A recommender registered with a new index fails the build here, not the service's start later.
     check_indices(out_dir, required_indices())
 

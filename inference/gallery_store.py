@@ -25,6 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from inference.gallery_files import recover
 from inference.relevance import Floor
 from inference.vector_index import (
     IndexSettings,
@@ -38,17 +39,22 @@ from inference.vector_index import (
 FORMAT_VERSION = 3
 FORMAT_CHANGES = {
     2: "identification data (identify/: visual vocabulary, inverted file, keypoints per work)",
-    3: "palettes and zero-shot tags (palettes.npy, `tags` in artworks.jsonl)",
+    3: "palettes and zero-shot tags (palettes.npy, `tags` in artworks.jsonl), and the descriptions' CLIP text "
+    "vectors that search by words reads (description_clip.faiss)",
 }
 """What each format added: the reason an older gallery is refused, in the message that asks to rebuild it."""
 MANIFEST = "manifest.json"
 ARTWORKS = "artworks.jsonl"
 IMAGE_INDEX = "image.faiss"
 TEXT_INDEX = "text.faiss"
+DESCRIPTION_CLIP_INDEX = "description_clip.faiss"
+"""The descriptions through CLIP's text tower: what search by words compares a query's meaning with."""
 IMAGES_DIR = "images"
 IDENTIFY_DIR = "identify"
 PALETTES = "palettes.npy"
-INDEX_FILES = {"image": IMAGE_INDEX, "text": TEXT_INDEX}
+REMOVED = "removed.json"
+"""Ids of removed works (tombstones: ids are referenced by likes and votes, so rows stay and searches skip them)."""
+INDEX_FILES = {"image": IMAGE_INDEX, "text": TEXT_INDEX, "description_clip": DESCRIPTION_CLIP_INDEX}
 """The gallery's FAISS indices by the name recommenders use to say which ones they search."""
 GENERIC_NAMES = frozenset({"model", "weights", "checkpoint"})
 
@@ -198,14 +204,21 @@ class Gallery:
         image_index: VectorIndex | faiss.Index,
         text_index: VectorIndex | faiss.Index,
         palettes: np.ndarray | None = None,
+        description_clip_index: VectorIndex | faiss.Index | None = None,
     ) -> None:
         self.root = root
         self.manifest = manifest
         self.artworks = artworks
         self.image_index: VectorIndex = as_vector_index(image_index)
         self.text_index: VectorIndex = as_vector_index(text_index)
+        self.description_clip_index: VectorIndex | None = (
+            as_vector_index(description_clip_index) if description_clip_index is not None else None
+        )
+        """CLIP text-tower vectors of the descriptions (`words_meaning`); None only in galleries made in memory."""
         self.palettes = palettes if palettes is not None else np.zeros((len(artworks), 5, 4), np.float32)
         """Each work's dominant palette (n, 5, 4): L, a, b, weight (`inference.palette`)."""
+        self.removed: frozenset[int] = frozenset()
+        """Removed works (`REMOVED`): kept as rows so ids never change, left out of every search."""
 
     def __len__(self) -> int:
         return len(self.artworks)
@@ -217,6 +230,7 @@ class Gallery:
         """`required` maps index names (see INDEX_FILES) to the recommenders that search them, so a gallery
         lacking one fails the start naming what would have broken, not the first request that needs it."""
         root = Path(root)
+        recover(root)  # finish an edit (add, remove) that a crash interrupted after it committed
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{root} is not a gallery: {MANIFEST} is missing")
@@ -235,13 +249,20 @@ class Gallery:
         specs = manifest.indexes or {}
         image_index = open_vector_index(root / IMAGE_INDEX, specs.get("image"), name="image")
         text_index = open_vector_index(root / TEXT_INDEX, specs.get("text"), name="text")
-        if not (len(artworks) == image_index.ntotal == text_index.ntotal == manifest.count):
+        description_clip_index = open_vector_index(
+            root / DESCRIPTION_CLIP_INDEX, specs.get("description_clip"), name="description_clip"
+        )
+        if not (
+            len(artworks) == image_index.ntotal == text_index.ntotal == description_clip_index.ntotal == manifest.count
+        ):
             raise GalleryMismatchError(
                 f"gallery {root} is inconsistent: {len(artworks)} artworks, {image_index.ntotal} image "
                 f"vectors, {text_index.ntotal} text vectors, manifest says {manifest.count}; rebuild it"
             )
         palettes = load_palettes(root, len(artworks))
-        return cls(root, manifest, artworks, image_index, text_index, palettes)
+        gallery = cls(root, manifest, artworks, image_index, text_index, palettes, description_clip_index)
+        gallery.removed = load_removed(root, len(artworks))
+        return gallery
 
     def save(self) -> None:
         """Write atomically enough for a build: indices and metadata first, the manifest last."""
@@ -249,11 +270,15 @@ class Gallery:
         self.image_index.save(self.root / IMAGE_INDEX)
         self.text_index.save(self.root / TEXT_INDEX)
         self.manifest.indexes = {"image": self.image_index.spec, "text": self.text_index.spec}
+        if self.description_clip_index is not None:
+            self.description_clip_index.save(self.root / DESCRIPTION_CLIP_INDEX)
+            self.manifest.indexes["description_clip"] = self.description_clip_index.spec
         with (self.root / PALETTES).open("wb") as out:
             np.save(out, np.ascontiguousarray(self.palettes, dtype=np.float32), allow_pickle=False)
         with (self.root / ARTWORKS).open("w") as out:
             for artwork in self.artworks:
                 out.write(json.dumps(asdict(artwork), ensure_ascii=False) + "\n")
+        (self.root / REMOVED).write_text(json.dumps(sorted(self.removed)) + "\n")
         (self.root / MANIFEST).write_text(self.manifest.to_json())
 
     def image_path(self, artwork_id: int) -> Path:
@@ -275,16 +300,27 @@ class Gallery:
         works included: /foryou's candidates through the gallery's index, without a Hit per row (thousands)."""
         return self.image_index.search(normalise_rows(np.atleast_2d(vectors)), k)[1]
 
+    def search_description_clip(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """CLIP text vectors (a query's words) against the descriptions' CLIP text vectors."""
+        if self.description_clip_index is None:
+            raise GalleryMismatchError(f"gallery {self.root} has no {DESCRIPTION_CLIP_INDEX}; rebuild it")
+        return self._search(self.description_clip_index, vectors, k)
+
     def search_text(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         return self._search(self.text_index, vectors, k)
 
     def _search(self, index: VectorIndex, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        k = min(k, index.ntotal)
-        if k == 0:
+        # Removed works stay in the index (ids never change): ask for as many more as could be removed, drop them.
+        k = min(k, index.ntotal - len(self.removed))
+        if k <= 0:
             return [[] for _ in range(len(vectors))]
-        scores, ids = index.search(normalise_rows(np.atleast_2d(vectors)), k)
+        scores, ids = index.search(normalise_rows(np.atleast_2d(vectors)), min(k + len(self.removed), index.ntotal))
         return [
-            [Hit(self.artworks[i], float(s)) for s, i in zip(row_scores, row_ids, strict=True) if i >= 0]
+            [
+                Hit(self.artworks[i], float(s))
+                for s, i in zip(row_scores, row_ids, strict=True)
+                if i >= 0 and i not in self.removed
+            ][:k]
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
 
@@ -298,6 +334,17 @@ def format_refusal(root: Path, found: int) -> str:
             "which this service needs. Rebuild it with `python -m inference.gallery build`"
         )
     return f"gallery {root} has format {found}, newer than this service reads ({FORMAT_VERSION}); update the service"
+
+
+def load_removed(root: Path, count: int) -> frozenset[int]:
+    """The removed ids (`REMOVED`; none when the file is absent, as in galleries built before removal existed)."""
+    path = Path(root) / REMOVED
+    if not path.is_file():
+        return frozenset()
+    ids = frozenset(int(i) for i in json.loads(path.read_text()))
+    if any(not 0 <= i < count for i in ids):
+        raise GalleryMismatchError(f"gallery {root} is inconsistent: {REMOVED} names ids outside 0..{count - 1}")
+    return ids
 
 
 def load_palettes(root: Path, count: int) -> np.ndarray:
