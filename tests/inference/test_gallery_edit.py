@@ -325,3 +325,25 @@ def test_the_cli_adds_the_rows_of_a_csv(
         "Ann Example",
         "1920",
     )
+
+
+def test_an_ivf_gallery_keeps_its_trained_index_when_works_are_added(
+    tree: Path, tiny_models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFERENCE_INDEX_KIND", "ivf")  # what a gallery past INFERENCE_EXACT_SEARCH_MAX gets
+    out = tmp_path / "ivf"
+    originals = [item for item in from_folder_tree(tree) if item.name in ORIGINALS]
+    build_gallery(None, out, tiny_models, sources=originals, **QUICK)
+    spec = Gallery.load(out).manifest.indexes or {}
+    assert spec["image"].kind == "ivf"
+    new = tmp_path / "new"
+    new.mkdir()
+    textured_artwork(50).save(new / "newcomer.jpg", quality=92)
+
+    add_to_gallery(out, from_folder_tree(new), tiny_models, progress=False)
+
+    gallery = Gallery.load(out)
+    assert gallery.manifest.indexes is not None and gallery.manifest.indexes["image"] == spec["image"]
+    assert gallery.image_index.ntotal == 5
+    vector = tiny_models.clip.embed_images([textured_artwork(50)])
+    assert gallery.search_image(vector, 1)[0][0].artwork.id == 4
