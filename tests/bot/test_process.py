@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
             77, "en", photo=[{"file_id": "p1", "file_unique_id": "p1", "width": 9, "height": 9, "file_size": 20}]
         )
         await telegram.wait_text(77, "unavailable right now", timeout=60)
+        telegram.send_message(77, "ru", text="звёздная ночь над рекой")  # a search by words, the service down
+        await telegram.wait_text(77, "Повторите поиск через минуту", timeout=60)
         conn = await asyncpg.connect(dsn)
         try:
             applied = await conn.fetchval("SELECT count(*) FROM schema_migrations")
@@ -52,7 +55,11 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
         finally:
             await conn.close()
         assert applied >= 1 and seen == 1
-        assert any(c.method == "setMyCommands" for c in telegram.calls)
+        menus = [c.params for c in telegram.calls if c.method == "setMyCommands"]
+        assert {menu.get("language_code") for menu in menus} == {None, "ru"}
+        for menu in menus:  # /search and /color in the command menu of both languages
+            commands = json.loads(menu["commands"]) if isinstance(menu["commands"], str) else menu["commands"]
+            assert {"search", "color"} <= {command["command"] for command in commands}
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 20)
