@@ -106,6 +106,9 @@ def add_to_gallery(
     if new:
         metadata = {item.name: dict(item.metadata) for item in sources}
         _append(gallery, new, metadata, models, parts.display_path, clusters)
+    elif clusters:  # every new work was a near copy left out: the report still lists them
+        with edit(root) as pending:
+            write_duplicates(pending / DUPLICATES_CSV, clusters, read_csv(root / DUPLICATES_CSV))
     report.count = len(new)
     parts.remove()
     report.total_seconds = time.perf_counter() - started

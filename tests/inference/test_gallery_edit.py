@@ -347,3 +347,24 @@ def test_an_ivf_gallery_keeps_its_trained_index_when_works_are_added(
     assert gallery.image_index.ntotal == 5
     vector = tiny_models.clip.embed_images([textured_artwork(50)])
     assert gallery.search_image(vector, 1)[0][0].artwork.id == 4
+
+
+def test_keep_one_at_add_keeps_the_gallery_work_and_reports_the_copy(
+    built: tuple[Path, BuildReport], tiny_models: Models, tmp_path: Path
+) -> None:
+    out = tmp_path / "gallery"
+    shutil.copytree(built[0], out)
+    clusters_before = {row["cluster"] for row in _rows(out)}
+    new = tmp_path / "new"
+    new.mkdir()
+    _reencoded_smaller(textured_artwork(2)).save(new / "scan-of-work-two.jpg", quality=70)  # artwork 3, smaller
+    options = DedupeOptions(threshold=TINY.threshold, hash_distance=TINY.hash_distance, keep_one=True)
+
+    report = add_to_gallery(out, from_folder_tree(new), tiny_models, progress=False, dedupe=options)
+
+    assert report.count == 0 and report.near_dropped == 1 and len(Gallery.load(out)) == 6
+    new_rows = [row for row in _rows(out) if row["cluster"] not in clusters_before]
+    assert [(r["file"], r["artwork_id"], r["kept"]) for r in new_rows] == [
+        ("Post_Impressionism/painter-three_work-two-1889.jpg", "3", "yes"),
+        ("scan-of-work-two.jpg", "", "no"),
+    ]
