@@ -143,14 +143,18 @@ async def test_an_empty_search_gets_examples_and_a_long_one_is_cut_with_a_note(
 
 
 @pytest.fixture
-def nothing_clears_inference(tiny_gallery: Path, tiny_model_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """The real service with relevance floors ON, over a copy of the test gallery whose floors no cosine can clear:
-    every search comes back empty."""
+def floored_inference(
+    request: pytest.FixtureRequest, tiny_gallery: Path, tiny_model_env: dict[str, str], tmp_path: Path
+) -> Iterator[str]:
+    """The real service with relevance floors ON, over a copy of the test gallery: the spaces named by the test's
+    parameter keep every hit (floor -1), every other space has a floor no cosine can clear."""
+    open_spaces = set(request.param)
     gallery = tmp_path / "floored"
     shutil.copytree(tiny_gallery, gallery)
     manifest = json.loads((gallery / MANIFEST).read_text())
-    floor = {"quantile": 0.99, "pairs": 91, "mean": 0.5, "std": 0.1, "floor": 1.5}
-    manifest["relevance"] = {space: dict(floor) for space in (*(manifest.get("relevance") or {}), "image", "text")}
+    floor = {"quantile": 0.99, "pairs": 91, "mean": 0.5, "std": 0.1}
+    spaces = {*(manifest.get("relevance") or {}), "image", "text", "clip_text", "description_clip"}
+    manifest["relevance"] = {space: {**floor, "floor": -1.0 if space in open_spaces else 1.5} for space in spaces}
     (gallery / MANIFEST).write_text(json.dumps(manifest))
     env = {**tiny_model_env, "INFERENCE_TOKEN": SERVICE_TOKEN, "INFERENCE_RELEVANCE_FLOOR": "true"}
     service = ServiceProcess(gallery, env, tmp_path / "inference.log")
@@ -159,16 +163,42 @@ def nothing_clears_inference(tiny_gallery: Path, tiny_model_env: dict[str, str],
     service.stop()
 
 
+@pytest.mark.parametrize("floored_inference", [()], indirect=True)
 async def test_a_search_nothing_matches_says_so_plainly(
-    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any, nothing_clears_inference: str
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any, floored_inference: str
 ) -> None:
-    await start_bot(inference_url=nothing_clears_inference)
+    await start_bot(inference_url=floored_inference)
     user = new_id()
     telegram.send_message(user, "ru", text="бурное море ночью")
     said = await telegram.wait_text(user, "В галерее нет ничего достаточно близкого к «бурное море ночью»")
     assert said.params["text"] == t("ru", "nothing_found", query="бурное море ночью")
     await asyncio.sleep(0.5)
     assert albums(telegram, user) == [] and not any(is_panel(user)(c) for c in telegram.calls)
+
+
+@pytest.mark.parametrize("floored_inference", [("description_clip",)], indirect=True)
+async def test_a_text_set_nothing_clears_is_said_plainly_recorded_empty_and_voted_on(
+    telegram: TelegramStub, start_bot: StartBot, pool: asyncpg.Pool, new_id: Any, floored_inference: str
+) -> None:
+    """words_look searches the image space from the words (clip_text, closed here); words_meaning the descriptions
+    (description_clip, open): one set is empty, said so in place of its album, and the matchup still counts."""
+    await start_bot(inference_url=floored_inference)
+    user = new_id()
+    panel = await search(telegram, user, "stormy sea at night", "en")
+    analysis_id = analysis_id_of(panel)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM shown_sets WHERE analysis_id = $1", analysis_id)
+    sets = {row["recommender"]: row for row in rows}
+    assert list(sets["words_look"]["artwork_ids"]) == [] and len(sets["words_meaning"]["artwork_ids"]) == 5
+    empty = "A" if sets["words_look"]["side"] == "left" else "B"
+    said = [c.params["text"] for c in telegram.sent("sendMessage", chat_id=user)]
+    assert t("en", "nothing_found_set", label=empty) in said
+    (album,) = albums(telegram, user)
+    assert all(not str(m["caption"]).startswith(empty) for m in album.params["media"])
+    assert sum(1 for b in buttons(panel) if b["text"].endswith("🤍")) == 5
+    mark = len(telegram.calls)
+    telegram.press(user, vote_data(analysis_id, "right" if empty == "A" else "left"))
+    assert (await wait_answer(telegram, mark)).params.get("text") == t("en", "vote_saved")
 
 
 def bot_settings(telegram: TelegramStub, inference_url: str, pg_dsn: str, redis_url: str) -> BotSettings:
