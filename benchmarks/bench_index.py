@@ -268,7 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         print(
             f"{n:,} rows, {args.queries} queries and exact top-{K} in {time.perf_counter() - started:.1f} s", flush=True
         )
-        kinds = ["flat", "ivf", "ivf_sq8"] + (["hnsw"] if n <= args.hnsw_max else [])
+        kinds = [kind for kind in args.kinds if kind != "hnsw" or n <= args.hnsw_max]
         for kind in kinds:
             timed = args.flat_timed if kind == "flat" else args.timed
             row, index = measure(kind, rows, queries, truth, timed)
@@ -282,10 +282,25 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 )
             del index
             gc.collect()
+            write(args.out, report(args, load_start, rows_out, foryou))  # a long run keeps what it measured
         if n <= args.qdrant_max:
             rows_out.append(qdrant_row(rows, queries, truth, min(args.timed, 200)))
         del rows, labels, queries, truth
         gc.collect()
+    return report(args, load_start, rows_out, foryou)
+
+
+def write(path: Path, result: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def report(
+    args: argparse.Namespace,
+    load_start: list[float],
+    rows_out: list[dict[str, object]],
+    foryou: list[dict[str, object]],
+) -> dict[str, object]:
     return {
         "command": "python -m benchmarks.bench_index " + " ".join(sys.argv[1:]),
         "machine": f"{os.cpu_count()} shared CPU cores ({platform.processor() or platform.machine()}), "
@@ -315,15 +330,14 @@ def main() -> None:
     parser.add_argument("--hnsw-max", type=int, default=200_000, help="largest size HNSW is built at")
     parser.add_argument("--qdrant-max", type=int, default=100_000, help="largest size run through Qdrant local mode")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivf_sq8", "hnsw"], help="index types to run")
     parser.add_argument("--out", type=Path, default=None, help=f"default {RESULTS} (quick runs: /tmp)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries, args.timed, args.flat_timed, args.foryou_calls = [20_000, 100_000], 400, 300, 100, 40
         args.qdrant_max = 20_000
     args.out = args.out or (Path(tempfile.gettempdir()) / "index_quick.json" if args.quick else RESULTS)
-    result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write(args.out, run(args))
     print(f"written {args.out}")
 
 

@@ -17,7 +17,7 @@ when they mean cosine similarity.
 
 Why the type follows the size (measured by `benchmarks/bench_index.py` on this 2-core CPU, README "Galleries of
 any size"): an exact scan costs ~0.1 ms per 1 000 rows of 512 floats, so it is the best choice up to
-`INFERENCE_EXACT_SEARCH_MAX` rows (exact, nothing to train); above that an inverted file (IVF, nlist ~ 4 sqrt(n)
+`INFERENCE_EXACT_SEARCH_MAX` rows (exact, nothing to train); above that an inverted file (IVF, nlist ~ 2 sqrt(n)
 k-means lists, `nprobe` of them scanned per query) answers in about a millisecond at 1 M rows. Its nprobe is
 tuned at build on sampled gallery rows to reach `INFERENCE_INDEX_TARGET_RECALL` recall@10 against exact search,
 and the measured recall is stored with it. SQ8 (one byte per dimension) is chosen when full floats would exceed
@@ -128,8 +128,12 @@ class IndexSpec:
 
 
 def ivf_lists(n: int) -> int:
-    """nlist ~ 4 sqrt(n), a power of two, and at least 39 training rows per list (FAISS's own floor)."""
-    wanted = 4.0 * np.sqrt(max(n, 1))
+    """nlist ~ 2 sqrt(n), a power of two, and at least 39 training rows per list (FAISS's own floor).
+
+    FAISS suggests 4-16 sqrt(n); fewer, larger lists train and fill several times faster on 2 cores (k-means and
+    the assignment of every row cost n x nlist dot products) and hold up better when kinds of art are of very
+    unequal sizes, at the price of scanning more rows per probe: at 1 M rows, 2048 lists of ~500 rows."""
+    wanted = 2.0 * np.sqrt(max(n, 1))
     nlist = 1 << int(round(np.log2(wanted)))
     return int(max(1, min(nlist, n // 39)))
 
@@ -187,6 +191,8 @@ def gpu_available() -> bool:
     return bool(count() > 0 and hasattr(faiss, "index_cpu_to_all_gpus"))
 
 
+DEEP_SEARCH_FROM = 100
+"""Searches for fewer rows than this use the tuned nprobe as is (that is what it was tuned for)."""
 DEEP_SEARCH_SPAN = 8
 """A top-700 spans several clusters: on 20 k clustered rows in 512 lists, scanning 3.5x k rows found 0.875 of the
 exact top-700 and 6.9x found 0.974. Eight times k rows is still a few thousand rows (~1 ms), not a scan."""
@@ -244,16 +250,17 @@ class FaissIndex:
         return scores, ids
 
     def _deep_search_params(self, k: int) -> faiss.SearchParametersIVF | None:
-        """A deep search (/foryou asks for hundreds of rows per interest) probes enough lists to hold k rows
-        DEEP_SEARCH_SPAN times over, which the nprobe tuned for top-10 may not; per call, nothing shared changes."""
-        if self.spec.kind not in ("ivf", "ivf_sq8") or not self.spec.nlist or not self.ntotal:
+        """A deep search (/foryou asks for hundreds of rows per interest) scans the nearest lists until it has seen
+        DEEP_SEARCH_SPAN x k rows, which the nprobe tuned for top-10 may not reach. Counting rows (FAISS's
+        max_codes) rather than lists keeps the cost fixed when lists are of very unequal sizes, as kinds of art
+        are. Per call: nothing shared changes."""
+        if self.spec.kind not in ("ivf", "ivf_sq8") or not self.spec.nlist or not self.ntotal or k < DEEP_SEARCH_FROM:
             return None
-        nprobe = int(self.spec.nprobe or 1)
-        needed = int(np.ceil(DEEP_SEARCH_SPAN * k * self.spec.nlist / self.ntotal))
-        if needed <= nprobe:
-            return None
+        rows = DEEP_SEARCH_SPAN * k
+        average_lists = int(np.ceil(rows * self.spec.nlist / self.ntotal))
         params = faiss.SearchParametersIVF()
-        params.nprobe = min(needed, int(self.spec.nlist))
+        params.nprobe = int(min(self.spec.nlist, max(int(self.spec.nprobe or 1), 4 * average_lists)))
+        params.max_codes = rows
         return params
 
     def add(self, vectors: np.ndarray) -> None:
@@ -292,11 +299,13 @@ def spec_of(index: faiss.Index) -> IndexSpec:
     return IndexSpec(kind, nlist=int(ivf.nlist), nprobe=int(ivf.nprobe))
 
 
-TRAIN_PER_LIST = 64
+TRAIN_PER_LIST = 48
 """k-means training rows per IVF list: FAISS needs >= 39; beyond ~64 the lists barely change but training time
-grows linearly (1 M rows at nlist 4096 train on 262 k rows)."""
-KMEANS_ITERATIONS = 12
+grows linearly (1 M rows at nlist 2048 train on 98 k rows)."""
+KMEANS_ITERATIONS = 10
 TUNE_QUERIES = 300
+PLATEAU = 0.002
+"""Tuning stops short of the target when the next step of the ladder gains less recall than this."""
 
 
 def build_vector_index(
@@ -385,6 +394,8 @@ def tune_search(index: FaissIndex, rows: np.ndarray, target: float, *, seed: int
         candidate = replace(index.spec, ef_search=value) if key == "ef_search" else replace(index.spec, nprobe=value)
         index.with_spec(candidate)
         recall = recall_at(index.search(queries, k)[1], truth)
+        if best.recall_at_10 is not None and recall - best.recall_at_10 < PLATEAU:
+            break  # SQ8's codes cap its recall below exact: more probes would only cost time
         best = replace(candidate, recall_at_10=round(recall, 4))
         if recall >= target:
             break

@@ -61,7 +61,7 @@ def held_out(centres: np.ndarray, count: int, rng: np.random.Generator) -> np.nd
 
 @pytest.mark.parametrize(
     ("n", "kind", "nlist"),
-    [(1_000, "flat", None), (50_000, "flat", None), (50_001, "ivf", 1024), (1_000_000, "ivf", 4096)],
+    [(1_000, "flat", None), (50_000, "flat", None), (50_001, "ivf", 512), (1_000_000, "ivf", 2048)],
 )
 def test_small_galleries_are_searched_exactly_and_large_ones_through_an_inverted_file(
     n: int, kind: str, nlist: int | None
