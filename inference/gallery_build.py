@@ -20,7 +20,6 @@ so a resumed build and a clean one give the same gallery.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -32,7 +31,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -67,6 +65,13 @@ from inference.identify.features import FeatureExtractor
 from inference.identify.identifier import describe as describe_identifier
 from inference.identify.synthetic import outside_photos
 from inference.images import ImageRejected, decode_image
+from inference.ingest import (
+    Metadata,
+    Skipped,
+    SourceItem,
+    find_images,
+    read_metadata,
+)
 from inference.models import Models
 from inference.palette import extract_palette
 from inference.recommenders import required_indices
@@ -74,13 +79,8 @@ from inference.relevance import DESCRIPTION_CLIP, gallery_floors
 from inference.tagging import Tagger
 from inference.words_index import embed_descriptions, words_floor
 
-if TYPE_CHECKING:
-    from inference.ingest import SourceItem
-
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
-METADATA_FIELDS = ("title", "artist", "year", "style", "genre")
 DISPLAY_MAX_SIDE = 1280
 DISPLAY_QUALITY = 90
 MAX_IMAGE_PIXELS = 40_000_000
@@ -88,12 +88,6 @@ PARTS_DIR = ".parts"
 IDENTIFY_CALIBRATION = 200
 """Synthetic photos of outside works the identification threshold is calibrated on by default: ~1 s each on
 two cores, so minutes against the hours of describing; enough for the fitted null tail (calibration.py)."""
-
-
-@dataclass(frozen=True)
-class Skipped:
-    file: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -163,63 +157,6 @@ class _Done:
     """Local features of the display copy, for identification."""
     palette: np.ndarray
     """Dominant palette (5, 4): L, a, b, weight (`inference.palette`)."""
-
-
-def find_images(images_dir: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under `images_dir`, sorted by relative path; hidden files and `exclude` left out."""
-    found = []
-    for path in images_dir.rglob("*"):
-        relative = path.relative_to(images_dir)
-        if any(part.startswith(".") for part in relative.parts):
-            continue  # .DS_Store, ._photo.jpg from macOS, our own .parts
-        if exclude is not None and path.resolve().is_relative_to(exclude):
-            continue
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(images_dir).as_posix())
-
-
-@dataclass
-class Metadata:
-    """Rows of a metadata CSV, by image path relative to the images folder and by unambiguous file name."""
-
-    by_path: dict[str, dict[str, str]] = field(default_factory=dict)
-    by_name: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def lookup(self, relative: str) -> dict[str, str]:
-        return self.by_path.get(relative) or self.by_name.get(Path(relative).name) or {}
-
-
-def read_metadata(csv_path: Path, images_dir: Path) -> Metadata:
-    """Read a `file,title,artist,year,style,genre` CSV (other columns are ignored).
-
-    `file` may be relative to the images folder or to the CSV's own folder (the shared gallery writes
-    `images/x.jpg` next to `images/`); a bare file name also matches when it is unambiguous.
-    """
-    images_root = _absolute(images_dir)
-    metadata = Metadata()
-    by_name: dict[str, list[dict[str, str]]] = {}
-    with csv_path.open(newline="", encoding="utf-8-sig") as source:
-        reader = csv.DictReader(source)
-        if reader.fieldnames is None or "file" not in reader.fieldnames:
-            raise ValueError(f"{csv_path} has no 'file' column (expected file,title,artist,year,style,genre)")
-        for row in reader:
-            name = (row.get("file") or "").strip()
-            if not name:
-                continue
-            values = {key: (row.get(key) or "").strip() for key in METADATA_FIELDS}
-            for candidate in (csv_path.parent / name, images_dir / name):
-                absolute = _absolute(candidate)
-                if absolute.is_relative_to(images_root):
-                    metadata.by_path.setdefault(absolute.relative_to(images_root).as_posix(), values)
-            by_name.setdefault(Path(name).name, []).append(values)
-    metadata.by_name = {name: rows[0] for name, rows in by_name.items() if len(rows) == 1}
-    return metadata
-
-
-def _absolute(path: Path) -> Path:
-    """Lexically absolute (no symlinks followed), like the relative paths `find_images` gives."""
-    return Path(os.path.abspath(path))
 
 
 def _sha256_file(path: Path) -> str:

@@ -12,13 +12,79 @@ per-row failure, never the end of the build.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from inference.gallery_build import METADATA_FIELDS, Skipped, find_images, read_metadata
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+METADATA_FIELDS = ("title", "artist", "year", "style", "genre")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    file: str
+    reason: str
+
+
+def find_images(images_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under `images_dir`, sorted by relative path; hidden files and `exclude` left out."""
+    found = []
+    for path in images_dir.rglob("*"):
+        relative = path.relative_to(images_dir)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # .DS_Store, ._photo.jpg from macOS, our own .parts
+        if exclude is not None and path.resolve().is_relative_to(exclude):
+            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(images_dir).as_posix())
+
+
+@dataclass
+class Metadata:
+    """Rows of a metadata CSV, by image path relative to the images folder and by unambiguous file name."""
+
+    by_path: dict[str, dict[str, str]] = field(default_factory=dict)
+    by_name: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def lookup(self, relative: str) -> dict[str, str]:
+        return self.by_path.get(relative) or self.by_name.get(Path(relative).name) or {}
+
+
+def read_metadata(csv_path: Path, images_dir: Path) -> Metadata:
+    """Read a `file,title,artist,year,style,genre` CSV (other columns are ignored).
+
+    `file` may be relative to the images folder or to the CSV's own folder (the shared gallery writes
+    `images/x.jpg` next to `images/`); a bare file name also matches when it is unambiguous.
+    """
+    images_root = absolute_path(images_dir)
+    metadata = Metadata()
+    by_name: dict[str, list[dict[str, str]]] = {}
+    with csv_path.open(newline="", encoding="utf-8-sig") as source:
+        reader = csv.DictReader(source)
+        if reader.fieldnames is None or "file" not in reader.fieldnames:
+            raise ValueError(f"{csv_path} has no 'file' column (expected file,title,artist,year,style,genre)")
+        for row in reader:
+            name = (row.get("file") or "").strip()
+            if not name:
+                continue
+            values = {key: (row.get(key) or "").strip() for key in METADATA_FIELDS}
+            for candidate in (csv_path.parent / name, images_dir / name):
+                absolute = absolute_path(candidate)
+                if absolute.is_relative_to(images_root):
+                    metadata.by_path.setdefault(absolute.relative_to(images_root).as_posix(), values)
+            by_name.setdefault(Path(name).name, []).append(values)
+    metadata.by_name = {name: rows[0] for name, rows in by_name.items() if len(rows) == 1}
+    return metadata
+
+
+def absolute_path(path: Path) -> Path:
+    """Lexically absolute (no symlinks followed), like the relative paths `find_images` gives."""
+    return Path(os.path.abspath(path))
+
 
 TABLE_SUFFIXES = frozenset({".csv", ".parquet", ".pq"})
 _YEAR = re.compile(r"^(?P<rest>.*?)[-_ ]+(?P<year>1\d{3}|20\d{2})$")
