@@ -16,13 +16,14 @@ The metric is inner product and rows are stored as given: callers L2-normalise (
 when they mean cosine similarity.
 
 Why the type follows the size (measured by `benchmarks/bench_index.py` on this 2-core CPU, README "Galleries of
-any size"): an exact scan costs ~0.1 ms per 1 000 rows of 512 floats, so it is the best choice up to
+any size"): an exact scan costs ~0.15 ms per 1 000 rows of 512 floats (~100 ms at 1 M), so it is the choice up to
 `INFERENCE_EXACT_SEARCH_MAX` rows (exact, nothing to train); above that an inverted file (IVF, nlist ~ 2 sqrt(n)
-k-means lists, `nprobe` of them scanned per query) answers in about a millisecond at 1 M rows. Its nprobe is
+k-means lists, `nprobe` of them scanned per query) answers in 3-5 ms at 1 M rows with recall@10 0.99. Its nprobe is
 tuned at build on sampled gallery rows to reach `INFERENCE_INDEX_TARGET_RECALL` recall@10 against exact search,
 and the measured recall is stored with it. SQ8 (one byte per dimension) is chosen when full floats would exceed
 `INFERENCE_INDEX_MEMORY_BUDGET_GB`. HNSW is available on request (`INFERENCE_INDEX_KIND=hnsw`) but never chosen
-automatically: on clustered embeddings at 1 M its recall stayed far below IVF's at equal speed.
+automatically: it builds many times slower, and on clustered embeddings at 1 M an HNSW32 graph stayed at recall
+0.70 (efConstruction 40) where IVF reaches 0.99.
 
 `Gallery.vectors()` reads rows back through `reconstruct`: IVF indices keep a direct map (row id -> list and
 offset), so no second copy of the vectors is held in memory.
@@ -56,10 +57,11 @@ class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INFERENCE_", env_file=".env", extra="ignore")
 
     exact_search_max: int = Field(
-        default=50_000,
+        default=20_000,
         ge=0,
         description="Galleries up to this many works are searched exactly (IndexFlatIP); larger ones get an IVF "
-        "index. 50 000 rows cost ~5 ms per exact query on 2 cores.",
+        "index. Measured on 2 cores: an exact query costs ~3 ms at 20 000 rows and ~16 ms at 100 000, and /foryou "
+        "runs one per interest (~18 ms at 20 000 rows, ~60 ms at 100 000, against ~12 ms through IVF).",
     )
     index_kind: Literal["auto", "flat", "ivf", "ivf_sq8", "hnsw"] = Field(
         default="auto", description="Force one index type; auto follows the size."
