@@ -78,11 +78,11 @@ async def test_non_admin_gets_the_unknown_command_answer_and_no_photo(
     stranger = new_id()
     await start_bot(admin_ids=[new_id()])
     telegram.send_message(stranger, lang, text="/stats")
-    await telegram.wait_text(stranger, t(lang, "send_photo"), timeout=30)
+    await telegram.wait_text(stranger, t(lang, "unknown_command"), timeout=30)
     await asyncio.sleep(0.3)
     sent = [c for c in telegram.calls if str(c.params.get("chat_id")) == str(stranger)]
     assert [c.method for c in sent] == ["sendMessage"]
-    assert sent[0].params["text"] == t(lang, "send_photo")  # exactly what any unknown command gets
+    assert sent[0].params["text"] == t(lang, "unknown_command")  # exactly what any unknown command gets
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from tests.inference.conftest import AUTH, serving
 from tests.inference.test_api import assert_ranked, upload
 
 PUBLIC = ["by_look", "by_meaning", "by_text_clip", "fused"]
+WORDS = ["words_look", "words_meaning"]
+"""Text recommenders: listed, but for word searches (/v1/search/text) only."""
 IDENTIFY = {"identify_features", "identify_verify"}  # identification runs with every analysis
 
 
@@ -77,12 +79,20 @@ async def test_recommenders_are_listed_with_what_they_need(api: httpx.AsyncClien
     response = await api.get("/v1/recommenders", headers=AUTH)
     assert response.status_code == 200
     listed = {item["name"]: item for item in response.json()["recommenders"]}
-    assert list(listed) == [*PUBLIC, "for_you"]
-    assert listed["by_look"] == {"name": "by_look", "needs": ["image"], "personal": False, "fast": True}
-    assert listed["by_meaning"] == {"name": "by_meaning", "needs": ["description"], "personal": False, "fast": False}
+    assert set(listed) == {*PUBLIC, "for_you", *WORDS}
+    photo = {"personal": False, "text": False}
+    assert listed["by_look"] == {"name": "by_look", "needs": ["image"], "fast": True, **photo}
+    assert listed["by_meaning"] == {"name": "by_meaning", "needs": ["description"], "fast": False, **photo}
     assert listed["by_text_clip"]["needs"] == ["description"]
-    assert listed["fused"] == {"name": "fused", "needs": ["image", "description"], "personal": False, "fast": False}
-    assert listed["for_you"] == {"name": "for_you", "needs": ["image", "description"], "personal": True, "fast": False}
+    assert listed["fused"] == {"name": "fused", "needs": ["image", "description"], "fast": False, **photo}
+    assert listed["for_you"] == {
+        "name": "for_you",
+        "needs": ["image", "description"],
+        "personal": True,
+        "fast": False,
+        "text": False,
+    }
+    assert all(listed[name]["text"] and not listed[name]["fast"] for name in WORDS)  # never offered for a photo
     assert (await api.get("/v1/recommenders")).status_code == 401
 
 
@@ -94,7 +104,7 @@ async def test_analyze_runs_each_recommender_alone(api: httpx.AsyncClient, tiny_
     response = await analyze(api, image_bytes(synthetic_artwork(40 + len(name))), recommenders=name)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"image_sha256", "description", "recommendations", "match", "timings_ms", "models"}
+    assert set(body) == {"image_sha256", "description", "recommendations", "match", "tags", "timings_ms", "models"}
     assert list(body["recommendations"]) == [name]
     assert_ranked(body["recommendations"][name], 3)
     assert set(ids(body["recommendations"][name])) <= set(range(len(Gallery.load(tiny_gallery))))
@@ -157,6 +167,7 @@ async def test_the_describer_runs_only_for_recommenders_that_need_the_descriptio
 ) -> None:
     counting = Counting(tiny_models)
     async with serving(make_settings(), counting.wrapped) as client:
+        counting.texts = 0  # the tagger embedded its label prompts at start; count what requests cost
         looked = await analyze(client, image_bytes(synthetic_artwork(70)), recommenders="by_look")
         assert looked.status_code == 200, looked.text
         assert looked.json()["description"] is None
@@ -269,7 +280,7 @@ async def test_a_registered_recommender_is_listed_and_served(
 ) -> None:
     monkeypatch.setitem(REGISTRY, "newest", Newest())
     listed = (await api.get("/v1/recommenders", headers=AUTH)).json()["recommenders"]
-    assert {"name": "newest", "needs": ["image"], "personal": False, "fast": True} in listed
+    assert {"name": "newest", "needs": ["image"], "personal": False, "fast": True, "text": False} in listed
     response = await analyze(api, image_bytes(synthetic_artwork(84)), k=2, recommenders="newest,by_look")
     size = len(Gallery.load(tiny_gallery))
     assert ids(response.json()["recommendations"]["newest"]) == [size - 1, size - 2]
