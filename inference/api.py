@@ -83,8 +83,9 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
             gallery.manifest.relevance, settings.relevance_floor, settings.gallery_dir
         )
         identifier = await asyncio.to_thread(_load_identifier, gallery) if settings.identify else None
-        # the labels' prompt vectors, once: tagging a photo is then a small matrix product
-        app.state.tagger = await asyncio.to_thread(Tagger.build, loaded.clip)
+        # the labels' prompt vectors, from the gallery's file when it matches (never written here: the gallery may
+        # be read-only); tagging a photo is then a small matrix product
+        app.state.tagger = await asyncio.to_thread(Tagger.for_gallery, settings.gallery_dir, loaded)
         await asyncio.to_thread(loaded.describer.load)
         pipeline = Pipeline(settings, loaded, gallery, identifier)
         pipeline.start()

@@ -76,7 +76,7 @@ from inference.models import Models
 from inference.palette import extract_palette
 from inference.recommenders import required_indices
 from inference.relevance import DESCRIPTION_CLIP, gallery_floors
-from inference.tagging import Tagger
+from inference.tagging import Tagger, label_digest
 from inference.words_index import embed_descriptions, words_floor
 
 logger = logging.getLogger(__name__)
@@ -510,7 +510,10 @@ def _assemble(
         if _DISPLAY_NAME.match(stale.name):
             stale.unlink()
     image_vectors = np.stack([item.image_vector for item in items])
-    tags = Tagger.build(models.clip).tag_dicts(image_vectors)
+    tagger = Tagger.build(models.clip)  # fresh at every build; the service and `gallery add` read the file
+    tagger.digest = label_digest(models.identity())
+    tagger.save(out_dir)
+    tags = tagger.tag_dicts(image_vectors)
     artworks = []
     for artwork_id, item in enumerate(items):
         shutil.copyfile(parts.display_path(item.sha256), display_dir / f"{artwork_id}.jpg")

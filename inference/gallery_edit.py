@@ -16,14 +16,11 @@ crash mid-edit leaves the old gallery loadable.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,14 +58,11 @@ from inference.gallery_store import (
 from inference.identify import Identifier
 from inference.ingest import SourceItem
 from inference.models import Models
-from inference.tag_labels import LABELS
 from inference.tagging import Tagger
 
 logger = logging.getLogger(__name__)
 
 ADD_PARTS_DIR = ".add-parts"
-TAG_LABELS_CACHE = ".tag_labels.npy"
-TAG_LABELS_KEY = ".tag_labels.key"
 
 
 def add_to_gallery(
@@ -197,7 +191,8 @@ def _append(
     base = len(gallery)
     image_vectors = np.stack([item.image_vector for item in new])
     text_vectors = np.stack([item.text_vector for item in new])
-    tagger, fresh_labels = _tagger(root, models)
+    # the gallery's label vectors; recomputed (and rewritten at the commit) only when made for other models or labels
+    tagger = Tagger.for_gallery(root, models)
     tags = tagger.tag_dicts(image_vectors)
     artworks = [
         Artwork(
@@ -228,29 +223,7 @@ def _append(
         "added": int(str(gallery.manifest.extra.get("added", 0))) + len(new),
         "edited_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _commit(gallery, identifier, base, clusters, fresh_labels)
-
-
-def _tagger(root: Path, models: Models) -> tuple[Tagger, tuple[np.ndarray, str] | None]:
-    """The zero-shot tagger, from the gallery's cache of its label vectors when they were made by the same CLIP
-    for the same labels: embedding every label prompt costs minutes on a CPU, on every add otherwise. Returns the
-    label vectors and their key to cache when they were computed now."""
-    key = json.dumps(
-        {
-            "models": asdict(models.identity().normalised()),
-            "labels": [[label.kind, label.name, label.prompts()] for label in LABELS],
-        },
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    cached = root / TAG_LABELS_CACHE
-    if cached.is_file() and (root / TAG_LABELS_KEY).is_file() and (root / TAG_LABELS_KEY).read_text() == digest:
-        with contextlib.suppress(OSError, ValueError):
-            vectors = np.load(cached, allow_pickle=False)
-            if vectors.shape[0] == len(LABELS):
-                return Tagger(LABELS, vectors), None
-    tagger = Tagger.build(models.clip)
-    return tagger, (tagger.label_vectors, digest)
+    _commit(gallery, identifier, base, clusters, None if tagger.loaded else tagger)
 
 
 def _commit(
@@ -258,12 +231,12 @@ def _commit(
     identifier: Identifier | None,
     loaded_count: int,
     clusters: Sequence[Cluster] = (),
-    tag_labels: tuple[np.ndarray, str] | None = None,
+    tagger: Tagger | None = None,
 ) -> None:
     """Write the gallery's files into `.pending/` and swap them in (manifest last); new duplicate clusters are
-    appended to duplicates.csv; freshly computed tag label vectors are cached. Under the edit lock the gallery on
-    disk is checked first: another add since this one loaded it refuses the commit (rerun: the processed batches
-    are kept), and works another edit removed meanwhile stay removed."""
+    appended to duplicates.csv; a `tagger` given has recomputed label vectors, written too. Under the edit lock
+    the gallery on disk is checked first: another add since this one loaded it refuses the commit (rerun: the
+    processed batches are kept), and works another edit removed meanwhile stay removed."""
     root = gallery.root
     with edit(root) as pending:
         on_disk = Manifest.from_json((root / MANIFEST).read_text())
@@ -285,10 +258,8 @@ def _commit(
             identifier.save(pending / IDENTIFY_DIR)
         if clusters:
             write_duplicates(pending / DUPLICATES_CSV, clusters, read_csv(root / DUPLICATES_CSV))
-        if tag_labels is not None:
-            with (pending / TAG_LABELS_CACHE).open("wb") as out:
-                np.save(out, tag_labels[0], allow_pickle=False)
-            (pending / TAG_LABELS_KEY).write_text(tag_labels[1])
+        if tagger is not None:
+            tagger.save(pending)
 
 
 class GalleryChangedError(GalleryMismatchError):

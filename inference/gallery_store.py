@@ -11,8 +11,11 @@ Layout of a gallery directory::
                      the calibrated threshold (`inference.identify.Identifier.save`)
     palettes.npy     (format 3) each work's dominant palette, (n, 5, 4) float32: L, a, b, weight
                      (`inference.palette`); artworks.jsonl rows carry the works' zero-shot `tags`
+    tag_labels.npy   the zero-shot tagger's label vectors (labels x D float32), with tag_labels.json: the digest of
+                     the models and label prompts they were made from (`inference.tagging.Tagger.for_gallery`);
+                     optional: a service or an add without a matching one embeds the label prompts again
 
-Nothing here is pickled: JSON, JSONL and FAISS's own format only.
+Nothing here is pickled: JSON, JSONL, FAISS's own format and .npy without objects only.
 """
 
 from __future__ import annotations

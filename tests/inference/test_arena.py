@@ -167,7 +167,7 @@ async def test_the_describer_runs_only_for_recommenders_that_need_the_descriptio
 ) -> None:
     counting = Counting(tiny_models)
     async with serving(make_settings(), counting.wrapped) as client:
-        counting.texts = 0  # the tagger embedded its label prompts at start; count what requests cost
+        counting.texts = 0  # the tagger read its label vectors from the gallery at start; count what requests cost
         looked = await analyze(client, image_bytes(synthetic_artwork(70)), recommenders="by_look")
         assert looked.status_code == 200, looked.text
         assert looked.json()["description"] is None

@@ -16,15 +16,15 @@ import pytest
 from PIL import Image
 
 from inference import gallery as gallery_cli
-from inference import gallery_files
+from inference import gallery_files, tagging
 from inference.duplicates import DUPLICATES_CSV, DedupeOptions, near_groups
 from inference.gallery_build import BuildReport, build_gallery
-from inference.gallery_edit import TAG_LABELS_CACHE, add_to_gallery, remove_from_gallery
+from inference.gallery_edit import add_to_gallery, remove_from_gallery
 from inference.gallery_store import IDENTIFY_DIR, Gallery
 from inference.identify import Identifier
 from inference.ingest import from_folder_tree
 from inference.models import Models
-from inference.tagging import Tagger
+from inference.tagging import TAG_LABELS, TAG_LABELS_KEY, Tagger, label_digest, load_label_vectors
 from tests.factories import image_bytes, textured_artwork
 from tests.service_process import ServiceProcess
 
@@ -157,7 +157,7 @@ def added(
 
 
 def test_added_works_are_found_and_old_ids_stay(
-    added: tuple[Path, BuildReport, list[dict[str, object]]], tiny_models: Models
+    added: tuple[Path, BuildReport, list[dict[str, object]]], built: tuple[Path, BuildReport], tiny_models: Models
 ) -> None:
     out, report, before = added
     gallery = Gallery.load(out, expected=tiny_models.identity())
@@ -169,8 +169,10 @@ def test_added_works_are_found_and_old_ids_stay(
     assert harbour.style == "Fauvism" and harbour.year == "1905" and harbour.tags
     assert gallery.palettes.shape[0] == 8 and np.abs(gallery.palettes[6]).sum() > 0
     assert (out / "images" / "7.jpg").is_file()
-    cached = np.load(out / TAG_LABELS_CACHE)  # later adds skip embedding every label prompt again
-    assert np.allclose(cached, Tagger.build(tiny_models.clip).label_vectors, atol=1e-5)
+    # the add tagged with the build's label vectors and left their file as it was
+    assert (out / TAG_LABELS).read_bytes() == (built[0] / TAG_LABELS).read_bytes()
+    assert (out / TAG_LABELS_KEY).read_bytes() == (built[0] / TAG_LABELS_KEY).read_bytes()
+    assert np.allclose(np.load(out / TAG_LABELS), Tagger.build(tiny_models.clip).label_vectors, atol=1e-5)
     assert not (out / ".add-parts").exists() and not (out / gallery_files.PENDING).exists()
 
     vector = tiny_models.clip.embed_images([textured_artwork(21)])
@@ -182,6 +184,50 @@ def test_added_works_are_found_and_old_ids_stay(
     assert match is not None and match.index == 6
     old = identifier.identify(np.asarray(Image.open(out / "images" / "1.jpg").convert("RGB")))
     assert old is not None and old.index == 1  # the fixed vocabulary still names the old works
+
+
+def _count_label_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Spy on `Tagger.build`: one entry (the number of labels) per time the text tower embeds the label prompts."""
+    calls: list[int] = []
+    real = Tagger.build.__func__  # type: ignore[attr-defined]
+
+    def build(cls: type[Tagger], clip: Any, labels: Any = None) -> Tagger:
+        tagger = real(cls, clip, labels)
+        calls.append(len(tagger.labels))
+        return tagger
+
+    monkeypatch.setattr(Tagger, "build", classmethod(build))
+    return calls
+
+
+def test_an_add_reuses_the_label_vectors_and_rewrites_them_when_the_labels_changed(
+    built: tuple[Path, BuildReport], tiny_models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "gallery"
+    shutil.copytree(built[0], out)
+    new = tmp_path / "new"
+    new.mkdir()
+    textured_artwork(40).save(new / "first.jpg", quality=92)
+    builds = _count_label_builds(monkeypatch)
+
+    assert add_to_gallery(out, from_folder_tree(new), tiny_models, progress=False).count == 1
+    assert builds == []  # the build's file matched: no label prompt embedded
+
+    changed = tagging.LABELS[0].__class__(**{**tagging.LABELS[0].__dict__, "phrases": ("glowing stained glass",)})
+    monkeypatch.setattr(tagging, "LABELS", (changed, *tagging.LABELS[1:]))
+    textured_artwork(41).save(new / "second.jpg", quality=92)
+    assert add_to_gallery(out, from_folder_tree(new), tiny_models, progress=False).count == 1
+
+    assert builds == [len(tagging.LABELS)]  # stale: embedded once, then written with the edit
+    digest = label_digest(tiny_models.identity())
+    stored = load_label_vectors(out, digest)
+    assert stored is not None and not (out / gallery_files.PENDING).exists()
+    assert np.allclose(stored, Tagger.build(tiny_models.clip).label_vectors, atol=1e-5)
+    assert not np.allclose(stored[0], np.load(built[0] / TAG_LABELS)[0], atol=1e-3)
+    assert (
+        Gallery.load(out).artworks[-1].tags
+        == Tagger(tagging.LABELS, stored).tag_dicts(Gallery.load(out).vectors([len(Gallery.load(out)) - 1]))[0]
+    )
 
 
 def test_an_exact_copy_of_a_gallery_work_is_not_added(

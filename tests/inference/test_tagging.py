@@ -3,18 +3,23 @@ served with its hits, and the tags of a query photo in /v1/look and /v1/analyze.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from inference import tagging
+from inference.api import create_app
 from inference.gallery_store import Gallery
 from inference.models import Models
+from inference.settings import InferenceSettings
 from inference.tag_labels import GENRES, KINDS, LABELS, MOODS, STYLES
-from inference.tagging import Tagger
+from inference.tagging import TAG_LABELS, TAG_LABELS_KEY, Tagger, label_digest, load_label_vectors
 from tests.factories import image_bytes, textured_artwork
 from tests.inference.conftest import AUTH
+from tests.inference.test_arena import Counting
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +86,58 @@ async def test_look_and_analyze_return_the_photos_tags(api: httpx.AsyncClient, t
     assert look.json()["tags"] == analyze.json()["tags"]
     hits = look.json()["recommendations"]["by_look"]
     assert hits and all(len(hit["tags"]) == 9 for hit in hits)
+
+
+# --- the label vectors are a gallery file ---
+
+
+def test_a_built_gallery_holds_the_label_vectors(tiny_gallery: Path, tiny_models: Models, tagger: Tagger) -> None:
+    stored = load_label_vectors(tiny_gallery, label_digest(tiny_models.identity()))
+
+    assert stored is not None and stored.shape == tagger.label_vectors.shape and stored.dtype == np.float32
+    assert np.allclose(stored, tagger.label_vectors, atol=1e-5)
+    assert load_label_vectors(tiny_gallery, "another digest") is None
+
+
+async def _started_tagger(settings: InferenceSettings, models: Models) -> Tagger:
+    app = create_app(settings, models)
+    async with app.router.lifespan_context(app):
+        started: Tagger = app.state.tagger
+    return started
+
+
+async def test_the_service_reads_the_label_vectors_without_the_text_tower(
+    make_settings: Callable[..., InferenceSettings], tiny_models: Models, tiny_gallery: Path, tagger: Tagger
+) -> None:
+    counting = Counting(tiny_models)
+
+    started = await _started_tagger(make_settings(), counting.wrapped)
+
+    assert counting.texts == 0 and started.loaded
+    assert np.allclose(started.label_vectors, tagger.label_vectors, atol=1e-5)
+    vectors = Gallery.load(tiny_gallery).vectors(list(range(4)))
+    assert started.tag(vectors) == tagger.tag(vectors)  # the tags a fresh Tagger.build gives
+
+
+async def test_the_service_embeds_the_labels_again_when_they_changed(
+    make_settings: Callable[..., InferenceSettings],
+    tiny_models: Models,
+    tiny_gallery: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    changed = LABELS[0].__class__(**{**LABELS[0].__dict__, "phrases": ("glowing stained glass",)})
+    monkeypatch.setattr(tagging, "LABELS", (changed, *LABELS[1:]))
+    files = {name: (tiny_gallery / name).read_bytes() for name in (TAG_LABELS, TAG_LABELS_KEY)}
+    counting = Counting(tiny_models)
+
+    with caplog.at_level("INFO", logger="inference.tagging"):
+        started = await _started_tagger(make_settings(), counting.wrapped)
+
+    assert not started.loaded and counting.texts == sum(len(label.prompts()) for label in tagging.LABELS)
+    assert [r.message for r in caplog.records if TAG_LABELS in r.message and "other models or labels" in r.message]
+    fresh = Tagger.build(tiny_models.clip)  # with the changed label
+    assert np.allclose(started.label_vectors, fresh.label_vectors, atol=1e-5)
+    assert not np.allclose(started.label_vectors[0], np.load(tiny_gallery / TAG_LABELS)[0], atol=1e-3)
+    # the service never writes into the gallery: it may be a read-only volume
+    assert {name: (tiny_gallery / name).read_bytes() for name in files} == files
