@@ -17,6 +17,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from inference.api import create_app
+from inference.models_fetch import ModelsMissing, ensure_models
 from inference.settings import InferenceSettings
 
 
@@ -50,10 +51,13 @@ def uvicorn_options(settings: InferenceSettings) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local paths; never reach for the hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_from(args)
+    try:  # hub ids become local folders here, downloaded on first start (README, Models)
+        settings = ensure_models(settings_from(args))
+    except ModelsMissing as exc:
+        raise SystemExit(str(exc)) from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # from here on models are local paths; never reach for the hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     app = create_app(settings)
     # Our AccessLog writes one line per request with timings: uvicorn's own access log would double it.
     uvicorn.run(

@@ -62,6 +62,25 @@ class ModelSettings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    clip_weights_file: str = Field(
+        default="open_clip_pytorch_model.bin",
+        description="When INFERENCE_CLIP_WEIGHTS is a hub id, the checkpoint file inside that repository.",
+    )
+    models_dir: Path = Field(
+        default=Path("models"),
+        description="Where models named by hub id are downloaded (`<owner>/<name>` below it) on first start.",
+    )
+    model_revisions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Hub id -> revision (a commit hash pins it exactly), as JSON; a hub id not listed takes `main`.",
+    )
+    offline: bool = Field(
+        default=False, description="Forbid model downloads: a missing model fails the start, naming it."
+    )
+    hub_endpoint: str | None = Field(
+        default=None, description="A hub mirror's URL; None means HF_ENDPOINT or huggingface.co."
+    )
+
     @field_validator("translation_models")
     @classmethod
     def _translation_languages(cls, value: dict[str, str]) -> dict[str, str]:
