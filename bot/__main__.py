@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pydantic import ValidationError
+
 from bot.background import running
 from bot.dispatcher import create_dispatcher
 from bot.logs import configure_logging
@@ -27,8 +29,29 @@ async def main(settings: BotSettings) -> None:
             await dp.start_polling(services.bot, handle_signals=True)
 
 
+TOKEN_HELP = (
+    "BOT_TOKEN is missing or a placeholder: get a token from @BotFather in Telegram (/newbot) and set BOT_TOKEN in .env"
+)
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line an operator can act on: the bot token's own, or each bad setting named."""
+    errors = exc.errors()
+    if any(error["loc"][:1] == ("token",) for error in errors):
+        return TOKEN_HELP
+    named = "; ".join(f"BOT_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in errors)
+    return f"invalid bot settings: {named}"
+
+
+def load_settings() -> BotSettings:
+    try:
+        return BotSettings()  # token and inference_token come from the environment (or .env)
+    except ValidationError as exc:
+        raise SystemExit(settings_error(exc)) from None
+
+
 def run() -> None:
-    settings = BotSettings()  # token and inference_token come from the environment (or .env)
+    settings = load_settings()
     token = settings.token.get_secret_value()
     configure_logging([token, token.split(":", 1)[-1], settings.inference_token.get_secret_value()])
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update is noise at scale
