@@ -123,20 +123,24 @@ def settings_from(args: argparse.Namespace) -> ModelSettings:
         for name in (*MODEL_FLAGS, "quantization", "device")
         if getattr(args, name) is not None
     }
+    from inference.models_fetch import ModelsMissing, ensure_models
+
     try:
-        return ModelSettings(**overrides)
+        return ensure_models(ModelSettings(**overrides), translations=False)  # a build writes English only
     except ValidationError as exc:
         raise SystemExit(f"invalid model settings:\n{exc}") from None
+    except ModelsMissing as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local paths; never reach for the hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command == "remove":
         return _remove(args)
-    settings = settings_from(args)
+    settings = settings_from(args)  # hub ids become local folders, downloaded when missing (README, Models)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # from here on models are local paths; never reach for the hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if getattr(args, "identify_calibration", None) is not None and args.identify_calibration < 0:
         raise SystemExit("--identify-calibration must be 0 or more")
 

@@ -84,7 +84,7 @@ def is_hub_id(value: str | None) -> bool:
     return value is not None and HUB_ID.match(value) is not None and not Path(value).exists()
 
 
-def hub_models(settings: ModelSettings) -> dict[str, HubModel]:
+def hub_models(settings: ModelSettings, *, translations: bool = True) -> dict[str, HubModel]:
     """The settings that name hub repositories, keyed by settings field (`translation_models.ru` for a language)."""
 
     def revision(repo_id: str) -> str:
@@ -97,7 +97,7 @@ def hub_models(settings: ModelSettings) -> dict[str, HubModel]:
         ("text_model", "INFERENCE_TEXT_MODEL", settings.text_model, None, None),
         ("llava_path", "INFERENCE_LLAVA_PATH", settings.llava_path, None, None),
     ]
-    for language, model in settings.translation_models.items():
+    for language, model in settings.translation_models.items() if translations else ():
         candidates.append((f"translation_models.{language}", "INFERENCE_TRANSLATION_MODELS", model, None, None))
     for field, setting, value, allow, file in candidates:
         if value is not None and is_hub_id(value):
@@ -175,9 +175,11 @@ def download(model: HubModel, folder: Path, endpoint: str | None) -> None:
     )
 
 
-def ensure_models(settings: S) -> S:
-    """The same settings with every hub id replaced by a local folder, downloading what is missing when allowed."""
-    models = hub_models(settings)
+def ensure_models(settings: S, *, translations: bool = True) -> S:
+    """The same settings with every hub id replaced by a local folder, downloading what is missing when allowed.
+
+    `translations=False` leaves the translators out (a gallery build writes English and never loads them)."""
+    models = hub_models(settings, translations=translations)
     resolved: dict[str, str] = {}
     missing: list[tuple[str, HubModel, Path]] = []
     offline = settings.offline or hub_offline()

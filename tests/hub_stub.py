@@ -36,6 +36,9 @@ class HubStub:
     commit: str = COMMIT
     cut_after: dict[str, int] = field(default_factory=dict)
     """File path -> bytes sent before the connection is dropped, once per file."""
+    down_after_cut: bool = False
+    """After a cut, answer 503 to the next request for that file: the client gives up, as when a process dies."""
+    _down: set[str] = field(default_factory=set)
     seen: list[Seen] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -97,6 +100,12 @@ class HubStub:
                 },
             )
         if (match := RESOLVE.match(path)) and match["repo"] in self.repos:
+            if match["path"] in self._down and not head:
+                self._down.discard(match["path"])
+                request.send_response(503)
+                request.send_header("Content-Length", "0")
+                request.end_headers()
+                return None
             file = self.files(match["repo"]).get(match["path"])
             if file is not None:
                 return self.send_file(request, match["path"], file, head=head)
@@ -138,6 +147,8 @@ class HubStub:
             return
         cut = self.cut_after.pop(name, None)
         if cut is not None and cut < len(body):
+            if self.down_after_cut:
+                self._down.add(name)
             request.wfile.write(body[:cut])
             request.wfile.flush()
             request.close_connection = True
