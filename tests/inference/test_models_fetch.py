@@ -210,3 +210,43 @@ def test_service_start_fails_offline_naming_the_missing_model(tmp_path: Path, mi
     assert started.returncode == 1
     assert f"INFERENCE_LLAVA_PATH={LLAVA_REPO}" in started.stderr
     assert str(tmp_path / "models" / LLAVA_REPO) in started.stderr
+
+
+def test_the_service_downloads_its_models_on_first_start_and_serves(
+    tmp_path: Path, repos: dict[str, Path], tiny_gallery: Path, tiny_model_env: dict[str, str]
+) -> None:
+    """The real `python -m inference.serve`: LLaVA and the translator are hub ids, fetched before the models load;
+    the next start, offline, finds them and fetches nothing."""
+    import httpx
+
+    from tests.service_process import ServiceProcess
+
+    env = {
+        **tiny_model_env,
+        "INFERENCE_TOKEN": "a-test-token",
+        "INFERENCE_LLAVA_PATH": LLAVA_REPO,
+        "INFERENCE_TRANSLATION_MODELS": f'{{"ru": "{MARIAN_REPO}"}}',
+        "INFERENCE_MODELS_DIR": str(tmp_path / "models"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_OFFLINE": "0",  # ServiceProcess sets 1; this start may reach the stub, nothing else exists
+    }
+    with HubStub(repos) as stub:
+        service = ServiceProcess(tiny_gallery, {**env, "HF_ENDPOINT": stub.url}, tmp_path / "first.log")
+        service.start(timeout=180)
+        try:
+            headers = {"Authorization": "Bearer a-test-token"}
+            translated = httpx.post(
+                f"{service.url}/v1/translate", json={"text": "a calm sea", "language": "ru"}, headers=headers
+            )
+        finally:
+            service.stop()
+    fetched = {s.path.split("/resolve/")[0] for s in stub.file_gets()}
+    assert fetched == {f"/{LLAVA_REPO}", f"/{MARIAN_REPO}"}
+    assert translated.status_code == 200, translated.text
+    assert (tmp_path / "models" / LLAVA_REPO / MARKER).is_file()
+    assert "downloading artmatch-test/tiny-llava" in service.log_tail(100_000)
+
+    again = ServiceProcess(tiny_gallery, {**env, "INFERENCE_OFFLINE": "1"}, tmp_path / "second.log")
+    again.start(timeout=180)
+    again.stop()
+    assert "downloading" not in again.log_tail(100_000)
