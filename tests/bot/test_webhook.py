@@ -236,6 +236,27 @@ async def test_both_replicas_running_the_daily_job_at_once_send_one_pick(
     assert sum(run.sent for run in runs) >= 1
 
 
+async def test_a_users_rate_limit_counts_across_replicas(
+    telegram: TelegramStub,
+    inference_url: str,
+    pool: asyncpg.Pool,
+    pg_dsn: str,
+    redis_url: str,
+    bot_redis: Redis,
+    new_id: Any,
+) -> None:
+    settings = webhook_settings(telegram, inference_url, pg_dsn, redis_url).model_copy(update={"photos_per_minute": 2})
+    user = new_id()
+    async with replica(settings) as first, replica(settings) as second:
+        for target in (first, second):  # /likes shares the photos' budget: two allowed, one on each replica
+            mark = len(telegram.calls)
+            assert await target.post(message(telegram, user, text="/likes")) == 200
+            assert "faster than I can look" not in await telegram.reply_after(user, mark)
+        mark = len(telegram.calls)
+        assert await first.post(message(telegram, user, text="/likes")) == 200
+        assert "faster than I can look" in await telegram.reply_after(user, mark)
+
+
 def test_webhook_mode_needs_a_url_and_a_real_secret_and_polling_stays_the_default() -> None:
     common: dict[str, Any] = {"token": BOT_TOKEN, "inference_token": SERVICE_TOKEN}
     assert BotSettings(**common).mode == "polling"
