@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -9,7 +10,7 @@ import httpx
 from inference.models import Models
 from inference.settings import InferenceSettings
 from tests.factories import image_bytes, synthetic_artwork
-from tests.inference.conftest import AUTH, serving
+from tests.inference.conftest import AUTH, GatedDescriber, serving
 from tests.inference.test_api import upload
 from tests.scrape import families, sample
 
@@ -80,3 +81,32 @@ async def test_metrics_can_be_turned_off(make_settings: Callable[..., InferenceS
     async with serving(make_settings(metrics=False), tiny_models) as client:
         assert (await client.get("/metrics")).status_code == 401  # no longer public
         assert (await client.get("/metrics", headers=AUTH)).status_code == 404
+
+
+async def test_a_busy_describer_shows_in_the_queue_gauges_and_its_503s_are_counted(
+    make_settings: Callable[..., InferenceSettings], tiny_models: Models
+) -> None:
+    describer = GatedDescriber(tiny_models.describer)
+    models = Models(clip=tiny_models.clip, text=tiny_models.text, describer=describer)
+    settings = make_settings(max_queue=1, describe_batch_size=1, describe_batch_wait_ms=0)
+    photo = upload(image_bytes(synthetic_artwork(9)))
+    overloaded = {"route": "/v1/analyze", "status": "503"}
+    async with serving(settings, models) as client:
+        before = await scrape(client)
+        try:
+            first = asyncio.ensure_future(client.post("/v1/analyze", files=photo, headers=AUTH))
+            await asyncio.to_thread(describer.entered.wait, 30)  # the first describe runs, and is stuck
+            second = asyncio.ensure_future(client.post("/v1/analyze", files=photo, headers=AUTH))
+            async with asyncio.timeout(30):  # until the second waits in the describe queue
+                while sample(busy := await scrape(client), "artmatch_inference_queue_depth", queue="describe") != 1:
+                    await asyncio.sleep(0.01)
+            assert sample(busy, "artmatch_inference_queue_computing", queue="describe") == 1
+            third = await client.post("/v1/analyze", files=photo, headers=AUTH)
+            assert third.status_code == 503
+        finally:
+            describer.gate.set()
+        assert (await first).status_code == (await second).status_code == 200
+        after = await scrape(client)
+    name = "artmatch_inference_responses_total"
+    assert count(after, name, **overloaded) == count(before, name, **overloaded) + 1
+    assert sample(after, "artmatch_inference_queue_depth", queue="describe") == 0
