@@ -81,6 +81,13 @@ class BotSettings(BaseSettings):
     search_max_chars: int = Field(
         default=300, ge=10, le=2000, description="Words searched at most; a longer message is cut (the user is told)."
     )
+    metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus endpoint (GET /metrics: counts, no user data); 0 turns it off.",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the metrics endpoint listens on.")
     arena_refresh_s: float = Field(default=60.0, gt=0, description="How often the arena leaderboard is refitted.")
     arena_bootstrap: int = Field(default=300, ge=0, description="Bootstrap replicates per refit (and per /stats).")
 
