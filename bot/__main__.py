@@ -1,4 +1,5 @@
-"""`python -m bot`: migrate the database, then long-poll Telegram until stopped."""
+"""`python -m bot`: migrate the database, then long-poll Telegram (BOT_MODE=polling, the default) or serve
+Telegram's webhook (BOT_MODE=webhook, see bot/webhook.py) until stopped."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.dispatcher import create_dispatcher
 from bot.logs import configure_logging
 from bot.services import background_jobs, build, set_commands, warn_if_redis_forgets
 from bot.settings import BotSettings
+from bot.webhook import run_webhook
 from storage.migrate import migrate
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,10 @@ async def main(settings: BotSettings) -> None:
         await set_commands(services.bot)
         dp = create_dispatcher(services)
         async with running(background_jobs(services)):
-            await dp.start_polling(services.bot, handle_signals=True)
+            if settings.mode == "webhook":
+                await run_webhook(dp, services.bot, settings)
+            else:
+                await dp.start_polling(services.bot, handle_signals=True)
 
 
 TOKEN_HELP = (
@@ -53,7 +58,10 @@ def load_settings() -> BotSettings:
 def run() -> None:
     settings = load_settings()
     token = settings.token.get_secret_value()
-    configure_logging([token, token.split(":", 1)[-1], settings.inference_token.get_secret_value()])
+    secrets = [token, token.split(":", 1)[-1], settings.inference_token.get_secret_value()]
+    if settings.webhook_secret is not None:
+        secrets.append(settings.webhook_secret.get_secret_value())
+    configure_logging(secrets)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update is noise at scale
     asyncio.run(main(settings))
 

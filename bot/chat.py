@@ -6,7 +6,8 @@ quick succession) come one photo at a time, in the order they were sent, never i
 gathers the parts of one Telegram album (they arrive as separate updates, in any order, a few milliseconds
 apart) so they can be answered in message order.
 
-Both are per process: one polling bot process owns each chat's updates.
+Both are per process: one polling bot process owns each chat's updates. Webhook replicas (bot/webhook.py)
+do not share them, so a chat's updates spread over replicas lose only this ordering, not answers.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramRetr
 from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendChatAction
 from aiogram.methods.base import TelegramType
 
+from bot.metrics import count_flood_wait
+
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import Response, TelegramMethod
@@ -165,7 +167,9 @@ class SendLayer(BaseRequestMiddleware):
                 return await make_request(bot, method)
             except TelegramRetryAfter as flood:
                 wait = float(flood.retry_after)
-                if waited + wait > budget:
+                gave_up = waited + wait > budget
+                count_flood_wait(method.__api_method__, gave_up=gave_up)
+                if gave_up:
                     logger.warning(
                         "flood wait: %s to chat %s gives up after %.0f s (asked to wait %.0f s more)",
                         method.__api_method__,

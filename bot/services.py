@@ -29,6 +29,7 @@ from bot.chat import AlbumCollector, ChatTurns
 from bot.daily_sender import DailySender
 from bot.inference_client import InferenceClient
 from bot.keyframes import KeyFrames
+from bot.metrics import metrics_server
 from bot.personal import PersonalFlow
 from bot.photo_flow import PhotoFlow
 from bot.search_flow import SearchFlow
@@ -127,7 +128,8 @@ def create_bot(settings: BotSettings) -> Bot:
 
 @contextlib.asynccontextmanager
 async def build(settings: BotSettings, *, pool: asyncpg.Pool | None = None) -> AsyncIterator[Services]:
-    """Open everything; close it all on exit. `pool` lets a test hand in its own (e.g. one on a dead port)."""
+    """Open everything, and serve the metrics (BOT_METRICS_PORT); close it all on exit. `pool` lets a test hand in
+    its own (e.g. one on a dead port)."""
     async with contextlib.AsyncExitStack() as stack:
         if pool is None:
             pool = await create_pool(settings.postgres_dsn)
@@ -143,7 +145,11 @@ async def build(settings: BotSettings, *, pool: asyncpg.Pool | None = None) -> A
         stack.push_async_callback(inference.close)
         bot = create_bot(settings)
         stack.push_async_callback(bot.session.close)
-        yield _wire(settings, bot, pool, redis, inference)
+        services = _wire(settings, bot, pool, redis, inference)
+        await stack.enter_async_context(
+            metrics_server(settings.metrics_host, settings.metrics_port, services.recorder.outbox)
+        )
+        yield services
 
 
 def _wire(settings: BotSettings, bot: Bot, pool: asyncpg.Pool, redis: Redis, inference: InferenceClient) -> Services:

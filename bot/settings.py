@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDERS = {"", "changeme", "change-me", "123456:ABC"}
+# What Telegram accepts as a webhook secret_token (setWebhook): 1-256 characters of A-Z, a-z, 0-9, _ and -.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class BotSettings(BaseSettings):
@@ -77,8 +81,32 @@ class BotSettings(BaseSettings):
     search_max_chars: int = Field(
         default=300, ge=10, le=2000, description="Words searched at most; a longer message is cut (the user is told)."
     )
+    metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus endpoint (GET /metrics: counts, no user data); 0 turns it off.",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the metrics endpoint listens on.")
     arena_refresh_s: float = Field(default=60.0, gt=0, description="How often the arena leaderboard is refitted.")
     arena_bootstrap: int = Field(default=300, ge=0, description="Bootstrap replicates per refit (and per /stats).")
+
+    mode: Literal["polling", "webhook"] = Field(
+        default="polling",
+        description="polling: one process long-polls Telegram; webhook: Telegram POSTs updates to BOT_WEBHOOK_URL, "
+        "so several replicas can share the load (they share state only through Redis and Postgres).",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public https URL Telegram calls (set with setWebhook at start); webhook mode only."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Telegram sends it in X-Telegram-Bot-Api-Secret-Token; updates without it get 401. Required "
+        "in webhook mode.",
+    )
+    webhook_host: str = Field(default="0.0.0.0", description="Address the webhook server listens on.")
+    webhook_port: int = Field(default=8080, ge=0, le=65535, description="Port the webhook server listens on.")
+    webhook_path: str = Field(default="/telegram", description="Path the webhook server answers on.")
 
     @field_validator("token", "inference_token")
     @classmethod
@@ -86,6 +114,23 @@ class BotSettings(BaseSettings):
         if value.get_secret_value() in PLACEHOLDERS:
             raise ValueError("must be set to a real secret, not a placeholder")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> Self:
+        """Webhook mode without a secret would process any POST from anyone: refuse to start instead."""
+        if self.mode != "webhook":
+            return self
+        if not self.webhook_url or not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError("BOT_MODE=webhook needs BOT_WEBHOOK_URL, the public https URL Telegram will call")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if not WEBHOOK_SECRET.fullmatch(secret) or secret in PLACEHOLDERS:
+            raise ValueError(
+                "BOT_MODE=webhook needs BOT_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and -; "
+                f"generate one with: {MAKE_SECRET}"
+            )
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("BOT_WEBHOOK_PATH must start with /")
+        return self
 
     @field_validator("arena_recommenders", "search_recommenders", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from feedback.metrics import count_like, count_vote
 from inference.contract import VOTE_CHOICES, ArenaMode, Side, VoteChoice
 from storage.cache import AnalysisCache, FeedbackOutbox, ShownAnalysisRegistry
 from storage.db import DATABASE_DOWN, UnitOfWork
@@ -59,6 +60,11 @@ class FeedbackRecorder:
         self._suggested = suggested
         self._analyses = analyses
 
+    @property
+    def outbox(self) -> FeedbackOutbox:
+        """Where events wait while Postgres is down (its length and dead letters are metrics)."""
+        return self._outbox
+
     async def remember_shown(self, analysis: ShownAnalysis) -> None:
         await self._shown.remember(
             analysis.analysis_id, analysis.user_id, analysis.sets, analysis.mode, analysis.display_ids
@@ -101,6 +107,11 @@ class FeedbackRecorder:
             return await repo.suggestions.get_for_user(suggestion_id, user_id)
 
     async def vote(self, user_id: int, analysis_id: int, choice: VoteChoice) -> Outcome:
+        outcome = await self._vote(user_id, analysis_id, choice)
+        count_vote(choice, outcome.value, VOTE_CHOICES)
+        return outcome
+
+    async def _vote(self, user_id: int, analysis_id: int, choice: VoteChoice) -> Outcome:
         if choice not in VOTE_CHOICES:  # typed, but a caller's value may still come from a stranger
             return Outcome.REFUSED
         shown = await self.shown_to(analysis_id, user_id)
@@ -111,6 +122,11 @@ class FeedbackRecorder:
         return await self._write_or_queue(event)
 
     async def like(self, user_id: int, analysis_id: int, artwork_id: int, value: int) -> Outcome:
+        outcome = await self._like(user_id, analysis_id, artwork_id, value)
+        count_like(value, outcome.value)
+        return outcome
+
+    async def _like(self, user_id: int, analysis_id: int, artwork_id: int, value: int) -> Outcome:
         if value not in LIKE_VALUES:
             return Outcome.REFUSED
         shown = await self.shown_to(analysis_id, user_id)
@@ -126,6 +142,11 @@ class FeedbackRecorder:
         return await self._write_or_queue(event)
 
     async def like_suggestion(self, user_id: int, suggestion_id: int, artwork_id: int, value: int) -> Outcome:
+        outcome = await self._like_suggestion(user_id, suggestion_id, artwork_id, value)
+        count_like(value, outcome.value)
+        return outcome
+
+    async def _like_suggestion(self, user_id: int, suggestion_id: int, artwork_id: int, value: int) -> Outcome:
         if value not in LIKE_VALUES:
             return Outcome.REFUSED
         works = await self.suggested_to(suggestion_id, user_id)
@@ -145,7 +166,9 @@ class FeedbackRecorder:
         """Take back one's own ❤️ (💔 under /likes): written or queued like any undo, so the taste profile
         follows. Nothing to check: it only ever touches the presser's own row, and only a ❤️ (a 👎 set since
         the /likes page was sent stays). UNCHANGED when that work was not liked."""
-        return await self._write_or_queue({"kind": "unlike", "user_id": user_id, "artwork_id": artwork_id})
+        outcome = await self._write_or_queue({"kind": "unlike", "user_id": user_id, "artwork_id": artwork_id})
+        count_like("unlike", outcome.value)
+        return outcome
 
     async def forget(self, user_id: int) -> ForgottenUser | None:
         """Delete the user's rows in one transaction, then their queued events, ownership records and the cached
@@ -196,9 +219,7 @@ class FeedbackRecorder:
         try:
             changed = await self._apply(event)
         except DATABASE_DOWN as exc:
-            logger.warning(
-                "database unavailable (%s); %s queued in the outbox", type(exc).__name__, event["kind"]
-            )
+            logger.warning("database unavailable (%s); %s queued in the outbox", type(exc).__name__, event["kind"])
             await self._outbox.push(event)
             return Outcome.QUEUED
         return Outcome.SAVED if changed else Outcome.UNCHANGED

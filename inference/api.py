@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
@@ -31,6 +31,7 @@ from inference.deps import SECURED, PipelineDep
 from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, GalleryMismatchError, Hit
 from inference.identify import Identifier
 from inference.images import ImageRejected
+from inference.metrics import RequestMetrics, exposition
 from inference.middleware import (
     MULTIPART_SLACK,
     AccessLog,
@@ -61,6 +62,7 @@ logger = logging.getLogger(__name__)
 UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/identify")
 JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate", "/v1/search/color", "/v1/search/text")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+METRICS_PATH = "/metrics"  # public too when INFERENCE_METRICS is on: Prometheus scrapes it without the token
 READ_CHUNK = 256 * 1024
 
 # HTTP status per ImageRejected code (the bot reads the JSON `error`; the status is for humans and proxies).
@@ -107,9 +109,11 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(UploadLimit, caps=_body_caps(settings))
     app.add_middleware(BodyTimeout, total_s=settings.body_timeout_s, idle_s=settings.body_idle_timeout_s)
-    app.add_middleware(BearerAuth, token=settings.token.get_secret_value(), public_paths=PUBLIC_PATHS)
-    # Added last = outermost: it also logs the 401s, 408s and 413s of the middleware above.
-    app.add_middleware(AccessLog, quiet_paths=("/healthz",))
+    public = (*PUBLIC_PATHS, METRICS_PATH) if settings.metrics else PUBLIC_PATHS
+    app.add_middleware(BearerAuth, token=settings.token.get_secret_value(), public_paths=public)
+    # Outside the middleware above, so their 401s, 408s and 413s are counted and logged as well.
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(AccessLog, quiet_paths=("/healthz", METRICS_PATH))
     _install_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(taste_router(settings))
@@ -177,6 +181,14 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
             dropped=pipeline.dropped(),
             identification=pipeline.identification(),
         )
+
+    if settings.metrics:
+
+        @app.get(METRICS_PATH, tags=["ops"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+        async def metrics() -> Response:
+            """Prometheus metrics in its text format; no token (INFERENCE_METRICS=false turns this off)."""
+            body, content_type = exposition()
+            return Response(body, media_type=content_type)
 
     @app.post("/v1/look", tags=["recommend"], dependencies=SECURED, form_limits=form_limits, **answer)
     async def look(

@@ -15,16 +15,24 @@ import asyncio
 import logging
 import math
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_running: weakref.WeakSet[MicroBatcher[Any, Any]] = weakref.WeakSet()
+
+
+def running_batchers() -> list[MicroBatcher[Any, Any]]:
+    """The batchers whose worker runs now, in this process: what the queue-depth metric reads at scrape time."""
+    return list(_running)
 
 
 class Overloaded(RuntimeError):
@@ -81,6 +89,11 @@ class MicroBatcher(Generic[T, R]):
         return len(self._pending)
 
     @property
+    def in_batch(self) -> int:
+        """Items in the batch being computed right now."""
+        return len(self._running)
+
+    @property
     def computing(self) -> bool:
         """Whether a batch is being computed right now."""
         return bool(self._running)
@@ -89,6 +102,7 @@ class MicroBatcher(Generic[T, R]):
         if self._worker is None:
             self._closed = False
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batcher-{self.name}")
+            _running.add(self)
 
     async def submit(self, item: T) -> R:
         """Queue one item and wait for its result; raises `Overloaded` at once when the queue is full."""
@@ -124,6 +138,7 @@ class MicroBatcher(Generic[T, R]):
     async def stop(self) -> None:
         """Refuse new items, stop the worker, and fail everything still waiting so no caller hangs."""
         self._closed = True
+        _running.discard(self)
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.cancel()

@@ -148,6 +148,11 @@ class InferenceSettings(ModelSettings):
     keep_alive_s: int = Field(
         default=5, ge=1, description="uvicorn's timeout_keep_alive: an idle kept-alive connection is closed after it."
     )
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics without the token (latencies, counts and queue "
+        "depths: no user data); false answers it as an unknown path. Keep the port on the internal network.",
+    )
 
     @field_validator("token")
     @classmethod

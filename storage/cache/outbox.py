@@ -84,6 +84,10 @@ class FeedbackOutbox:
     async def size(self) -> int:
         return int(await self._redis.llen(self._queue))
 
+    async def dead_letter_count(self) -> int:
+        """Events set aside because they can never be written (see `dead_letters`)."""
+        return int(await self._redis.llen(self._dead))
+
     async def dead_letters(self) -> list[dict[str, Any] | str]:
         """Dead-lettered events, oldest first (raw text where it was not valid JSON), for inspection."""
         result: list[dict[str, Any] | str] = []
@@ -153,9 +157,7 @@ class FeedbackOutbox:
                 try:
                     await handler(event)
                 except self._permanent as exc:
-                    logger.error(
-                        "outbox: %s event dead-lettered (%s: %s)", event.get("kind"), type(exc).__name__, exc
-                    )
+                    logger.error("outbox: %s event dead-lettered (%s: %s)", event.get("kind"), type(exc).__name__, exc)
                     if await self._ack(raw, token, dead=True) < 0:
                         break
                     continue

@@ -83,6 +83,7 @@ async def start_bot(
                 postgres_dsn=pg_dsn,
                 redis_url=bot_redis_url(redis_url),
                 outbox_flush_interval_s=0.2,
+                metrics_port=overrides.pop("metrics_port", 0),  # off unless a test scrapes it
                 # the two-set flow by default; the arena's tests open it to every recommender
                 arena_recommenders=overrides.pop("arena_recommenders", ["by_look", "by_meaning"]),
                 **overrides,
@@ -103,7 +104,13 @@ async def bot_on_a_dead_database(telegram: TelegramStub, redis: Redis, **overrid
         api_base_url=telegram.base_url,
         inference_token=SERVICE_TOKEN,
         redis_url=f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}",
-        **{"inference_url": "http://127.0.0.1:1", "look_timeout_s": 5, "analyze_timeout_s": 5, **overrides},
+        **{
+            "inference_url": "http://127.0.0.1:1",
+            "look_timeout_s": 5,
+            "analyze_timeout_s": 5,
+            "metrics_port": 0,
+            **overrides,
+        },
     )
     try:
         async with polling(settings, pool=dead):

@@ -10,12 +10,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
 from tests.bot.conftest import BOT_TOKEN
 from tests.bot.telegram_stub import TelegramStub
 from tests.fixtures_gallery import SERVICE_TOKEN
+from tests.private_services import free_port
+from tests.scrape import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +27,7 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
     telegram: TelegramStub, fresh_schema_dsn: Callable[[], Awaitable[str]], redis_url: str, tmp_path: Path
 ) -> None:
     dsn = await fresh_schema_dsn()
+    metrics_port = free_port()
     env = {
         **os.environ,
         "BOT_TOKEN": BOT_TOKEN,
@@ -32,6 +36,8 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
         "BOT_INFERENCE_TOKEN": SERVICE_TOKEN,
         "BOT_POSTGRES_DSN": dsn,
         "BOT_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/6",
+        "BOT_METRICS_PORT": str(metrics_port),
+        "BOT_METRICS_HOST": "127.0.0.1",
     }
     log_path = tmp_path / "bot.log"
     with log_path.open("w") as log:
@@ -60,6 +66,10 @@ async def test_bot_process_migrates_answers_and_never_logs_its_token(
         for menu in menus:  # /search and /color in the command menu of both languages
             commands = json.loads(menu["commands"]) if isinstance(menu["commands"], str) else menu["commands"]
             assert {"search", "color"} <= {command["command"] for command in commands}
+        async with aiohttp.ClientSession() as session:  # the process serves its metrics
+            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+                assert response.status == 200
+                assert sample(await response.text(), "artmatch_bot_outbox_length") is not None
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 20)

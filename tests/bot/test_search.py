@@ -210,6 +210,7 @@ def bot_settings(telegram: TelegramStub, inference_url: str, pg_dsn: str, redis_
         postgres_dsn=pg_dsn,
         redis_url=bot_redis_url(redis_url),
         outbox_flush_interval_s=0.2,
+        metrics_port=0,
     )
 
 

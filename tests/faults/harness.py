@@ -471,6 +471,7 @@ async def open_rig(
         "BOT_POSTGRES_DSN": postgres.dsn,
         "BOT_REDIS_URL": redis.url,
         "BOT_OUTBOX_FLUSH_INTERVAL_S": "0.2",
+        "BOT_METRICS_PORT": "0",  # replicas would fight over one port
         "BOT_ARENA_RECOMMENDERS": "by_look,by_meaning",
         "BOT_PHOTOS_PER_MINUTE": "100000",
         "BOT_LOOK_TIMEOUT_S": "20",
@@ -642,9 +643,7 @@ class Counts:
     notes: list[str] = field(default_factory=list)  # what the fault task did, where it matters
     log: str = ""
 
-    def problems(
-        self, *, all_accepted: bool = True, all_panels: bool = False, full_answers: bool = False
-    ) -> list[str]:
+    def problems(self, *, all_accepted: bool = True, all_panels: bool = False, full_answers: bool = False) -> list[str]:
         """The broken invariants: always 0 unanswered presses, 0 lost after "saved", 0 photos without an answer
         or a clear message, nothing sent twice, every resend answered; optionally every press accepted, every
         photo answered with the panel, every answer complete."""
