@@ -217,7 +217,8 @@ def over_http(gallery: Path, settings: dict[str, object], photos: list[bytes], c
                 ("color", colour_call),
                 ("look", look_call(photos)),
             ):
-                results[name] = timed(client, call, count)
+                load = round(os.getloadavg()[0], 2)
+                results[name] = {**timed(client, call, count), "load_average_1min_before": load}
                 print(f"  {name}: {json.dumps(results[name])}")  # noqa: T201
     finally:
         service.stop()
@@ -234,21 +235,20 @@ def towers_alone(settings: dict[str, object], photo: bytes, count: int) -> dict[
     )
     clip.load()
     image = Image.open(io.BytesIO(photo)).convert("RGB")
-    result: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
-    for name, run in (
-        ("text_tower_one_query_ms", lambda i: clip.embed_texts([RUSSIAN[i % len(RUSSIAN)]])),
-        ("text_tower_4000_chars_ms", lambda i: clip.embed_texts(long_queries(1))),
-        ("image_tower_one_photo_ms", lambda i: clip.embed_images([image])),
-    ):
-        for i in range(WARM_UP):
-            run(i)
-        times = []
-        for i in range(count):
+    long_query = long_queries(1)[0]
+    runs: dict[str, Callable[[int], object]] = {
+        "text_tower_one_query_ms": lambda i: clip.embed_texts([RUSSIAN[i % len(RUSSIAN)]]),
+        "text_tower_4000_chars_ms": lambda i: clip.embed_texts([long_query]),
+        "image_tower_one_photo_ms": lambda i: clip.embed_images([image]),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(WARM_UP + count):
+        for name, run in runs.items():  # interleaved, so drift of the machine hits all three alike
             started = time.perf_counter()
             run(i)
-            times.append((time.perf_counter() - started) * 1000)
-        result[name] = percentiles(times)
-    return result
+            if i >= WARM_UP:
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {"torch_threads": torch.get_num_threads(), **{name: percentiles(t) for name, t in times.items()}}
 
 
 def main() -> None:
