@@ -31,7 +31,7 @@ from inference.deps import SECURED, PipelineDep
 from inference.gallery_store import IDENTIFY_DIR, Artwork, Gallery, GalleryMismatchError, Hit
 from inference.identify import Identifier
 from inference.images import ImageRejected
-from inference.metrics import RequestMetrics, exposition
+from inference.metrics import exposition, observe_request
 from inference.middleware import (
     MULTIPART_SLACK,
     AccessLog,
@@ -112,8 +112,7 @@ def create_app(settings: InferenceSettings, models: Models | None = None) -> Fas
     public = (*PUBLIC_PATHS, METRICS_PATH) if settings.metrics else PUBLIC_PATHS
     app.add_middleware(BearerAuth, token=settings.token.get_secret_value(), public_paths=public)
     # Outside the middleware above, so their 401s, 408s and 413s are counted and logged as well.
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(AccessLog, quiet_paths=("/healthz", METRICS_PATH))
+    app.add_middleware(AccessLog, quiet_paths=("/healthz", METRICS_PATH), observe=observe_request)
     _install_error_handlers(app)
     _add_routes(app, settings)
     app.include_router(taste_router(settings))

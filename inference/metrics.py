@@ -2,7 +2,7 @@
 depth of every model queue.
 
 The metrics live in the process's default registry and are defined once, here, at import: several apps in one
-process (the tests) share them. One middleware (`RequestMetrics`) feeds the latency and response metrics for
+process (the tests) share them. The access-log middleware (`observe_request`) feeds the latency and response metrics for
 every route, from the per-stage `timings_ms` the handlers already leave in `request.state.timings`, so no route
 records its own; the queue depths are read from the running batchers when Prometheus scrapes.
 """
@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from inference.batcher import running_batchers
 
@@ -102,29 +102,6 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED
 
 
-class RequestMetrics:
-    """Pure ASGI middleware: after each HTTP request, `observe` its route, status and stage timings."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the server answers when the app raises
-        state = scope.setdefault("state", {})  # shared with request.state (timings, abandoned)
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            if isinstance(state, dict) and state.get("abandoned"):
-                status = 499
-            timings = state.get("timings") if isinstance(state, dict) else None
-            observe(route_template(scope), status, timings if status < 400 else None)
+def observe_request(scope: Scope, status: int, timings_ms: Mapping[str, float] | None) -> None:
+    """`AccessLog`'s observer: count the response under its route template, and its stages when it succeeded."""
+    observe(route_template(scope), status, timings_ms if status < 400 else None)

@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -230,14 +230,22 @@ class CancelOnDisconnect:
             watcher.cancel()
 
 
+RequestObserver = Callable[[Scope, int, Mapping[str, float] | None], None]
+"""Told each request's outcome: its scope, status and the stage timings it left (`inference.metrics`)."""
+
+
 class AccessLog:
     """One log line per request: method, path, status, total time and the per-stage timings the endpoint
     left in `request.state.timings`. Headers are never logged (the token is in one). A request whose client
-    hung up before the answer is logged as 499 (nginx's "client closed request")."""
+    hung up before the answer is logged as 499 (nginx's "client closed request"). `observe` gets the same
+    outcome (the metrics), so what a request ended as is worked out in this one place."""
 
-    def __init__(self, app: ASGIApp, *, quiet_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, quiet_paths: Iterable[str] = (), observe: RequestObserver | None = None
+    ) -> None:
         self.app = app
         self._quiet = frozenset(quiet_paths)  # health probes: logged at DEBUG unless they fail
+        self._observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -263,3 +271,5 @@ class AccessLog:
             extra = "".join(f" {name}={ms:.1f}" for name, ms in (stages or {}).items() if name != "total")
             level = logging.DEBUG if scope["path"] in self._quiet and status < 400 else logging.INFO
             logger.log(level, "%s %s %d %.1fms%s", scope["method"], scope["path"], status, total, extra)
+            if self._observe is not None:
+                self._observe(scope, status, stages)
