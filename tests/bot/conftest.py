@@ -62,7 +62,7 @@ async def polling(settings: BotSettings, *, pool: asyncpg.Pool | None = None) ->
                 yield services
             finally:
                 with contextlib.suppress(RuntimeError):
-                    await dp.stop_polling()
+                    await asyncio.wait_for(dp.stop_polling(), 30)
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, 10)
 
