@@ -4,9 +4,11 @@
     python -m inference.gallery build --source DIR|CSV|PARQUET --out DIR [--dedupe keep-one]
     python -m inference.gallery add --gallery DIR --source DIR|CSV|PARQUET
     python -m inference.gallery remove --gallery DIR --ids 3,5 | --files a.jpg
+    python -m inference.gallery bootstrap --out DIR [--source DIR|CSV|PARQUET] [--museum-works N]
 
 Models come from the same `INFERENCE_*` settings as the service (or `.env`), so the gallery matches the
 service that will serve it; the flags override them. Interrupt at any time; rerun the same command to resume.
+`bootstrap` builds a default gallery when DIR holds none (`inference.gallery_bootstrap`: `GALLERY_*` settings).
 """
 
 from __future__ import annotations
@@ -72,6 +74,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     remove.add_argument("--ids", default="", help="artwork ids, comma-separated: 3,5")
     remove.add_argument("--files", nargs="+", default=[], help="the works' files (as in artworks.jsonl, or bare names)")
     remove.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+    bootstrap = commands.add_parser(
+        "bootstrap",
+        help="build a default gallery in --out unless one is there: from GALLERY_SOURCE, or public-domain "
+        "paintings fetched from a museum's open-access API",
+    )
+    bootstrap.add_argument("--out", type=Path, required=True, help="gallery directory (left alone when built)")
+    bootstrap.add_argument("--source", type=Path, help=f"GALLERY_SOURCE: {SOURCE_HELP}; unset fetches from a museum")
+    bootstrap.add_argument("--museum-works", type=int, help="GALLERY_MUSEUM_WORKS: how many paintings (default 2000)")
+    bootstrap.add_argument("--museum-api-url", help="GALLERY_MUSEUM_API_URL (default https://api.artic.edu/api/v1)")
+    bootstrap.add_argument("--museum-image-url", help="GALLERY_MUSEUM_IMAGE_URL: IIIF base (default: the API's)")
+    bootstrap.add_argument("--museum-contact", help="GALLERY_MUSEUM_CONTACT: e-mail or URL for the User-Agent")
+    bootstrap.add_argument("--identify-calibration", type=int, default=None, metavar="N", help="as for build")
+    _source_flags(bootstrap, from_settings=True)
+    _model_flags(bootstrap)
     return parser.parse_args(argv)
 
 
@@ -81,8 +98,13 @@ SOURCE_HELP = (
 )
 
 
-def _source_flags(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--metadata", type=Path, help="CSV with columns file,title,artist,year,style,genre")
+def _source_flags(command: argparse.ArgumentParser, *, from_settings: bool = False) -> None:
+    """`from_settings`: the fetch flags default to the `GALLERY_*` settings (bootstrap) instead of constants."""
+    command.add_argument(
+        "--metadata",
+        type=Path,
+        help="CSV with columns file,title,artist,year,style,genre" + (" (GALLERY_METADATA)" if from_settings else ""),
+    )
     command.add_argument(
         "--dedupe",
         choices=["report", "keep-one"],
@@ -98,6 +120,14 @@ def _source_flags(command: argparse.ArgumentParser) -> None:
         default=10,
         help="perceptual-hash bits (of 64) within which images are near copies (default 10; -1: off)",
     )
+    if from_settings:
+        command.add_argument(
+            "--fetch-delay", type=float, help="GALLERY_FETCH_DELAY: seconds between requests to one host (default 1)"
+        )
+        command.add_argument(
+            "--max-download-mb", type=float, help="GALLERY_MAX_IMAGE_MB: abandon images above this size (default 5)"
+        )
+        return
     command.add_argument(
         "--fetch-delay", type=float, default=1.0, help="seconds between requests to one host (default 1)"
     )
@@ -138,19 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command == "remove":
         return _remove(args)
-    settings = settings_from(args)  # hub ids become local folders, downloaded when missing (README, Models)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # from here on models are local paths; never reach for the hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if getattr(args, "identify_calibration", None) is not None and args.identify_calibration < 0:
         raise SystemExit("--identify-calibration must be 0 or more")
+    if args.command == "bootstrap":
+        return _bootstrap(args)
 
-    from inference.factory import build_models  # torch & co only once the arguments are fine
     from inference.gallery_store import GalleryMismatchError
 
-    try:
-        models = build_models(settings)
-    except (ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"cannot set up the models: {exc}") from None
+    models = _load_models(args)
     out = args.out if args.command == "build" else args.gallery
     try:
         with logging_redirect_tqdm():  # warnings about skipped files print above the bar, not through it
@@ -162,6 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"gallery {args.command} failed: {exc}") from None
     print(report.summary())  # noqa: T201 - the command's output
     return 0
+
+
+def _load_models(args: argparse.Namespace) -> Models:
+    settings = settings_from(args)  # hub ids become local folders, downloaded when missing (README, Models)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # from here on models are local paths; never reach for the hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from inference.factory import build_models  # torch & co only once the arguments are fine
+
+    try:
+        return build_models(settings)
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"cannot set up the models: {exc}") from None
 
 
 def _ingested(args: argparse.Namespace, out: Path) -> Ingested:
@@ -179,17 +216,22 @@ def _dedupe(args: argparse.Namespace) -> DedupeOptions:
     )
 
 
-def _build(args: argparse.Namespace, models: Models) -> BuildReport:
-    from inference.gallery_build import build_gallery
-
-    common: dict[str, Any] = {
+def _build_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`build_gallery` keyword arguments from the flags that `build` and `bootstrap` share."""
+    options: dict[str, Any] = {
         "batch_size": args.batch_size,
-        "progress": not args.no_progress,
         "max_image_pixels": args.max_image_pixels,
         "dedupe": _dedupe(args),
     }
     if args.identify_calibration is not None:
-        common["identify_calibration"] = args.identify_calibration
+        options["identify_calibration"] = args.identify_calibration
+    return options
+
+
+def _build(args: argparse.Namespace, models: Models) -> BuildReport:
+    from inference.gallery_build import build_gallery
+
+    common: dict[str, Any] = {**_build_options(args), "progress": not args.no_progress}
     if args.images is not None:
         return build_gallery(args.images, args.out, models, metadata_csv=args.metadata, **common)
     ingested = _ingested(args, args.out)
@@ -213,6 +255,59 @@ def _add(args: argparse.Namespace, models: Models) -> BuildReport:
     )
     report.skipped.extend(ingested.failures)
     return report
+
+
+BOOTSTRAP_FLAGS = {
+    "source": "source",
+    "metadata": "metadata",
+    "museum_works": "museum_works",
+    "museum_api_url": "museum_api_url",
+    "museum_image_url": "museum_image_url",
+    "museum_contact": "museum_contact",
+    "fetch_delay": "fetch_delay",
+    "max_download_mb": "max_image_mb",
+}
+"""bootstrap flag -> `BootstrapSettings` field it overrides."""
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from inference.gallery_bootstrap import EX_TEMPFAIL, BootstrapSettings, FetchIncomplete, bootstrap, is_built
+    from inference.museum import MuseumError
+
+    if is_built(args.out):  # before settings and models: a built gallery costs nothing, whatever they say
+        print(f"gallery {args.out} is already built (manifest.json present): nothing fetched or built")  # noqa: T201
+        return 0
+    overrides = {
+        field: getattr(args, flag) for flag, field in BOOTSTRAP_FLAGS.items() if getattr(args, flag) is not None
+    }
+    try:
+        settings = BootstrapSettings(**overrides)
+    except ValidationError as exc:
+        raise SystemExit(f"invalid gallery settings:\n{exc}") from None
+    from inference.gallery_store import GalleryMismatchError
+
+    try:
+        with logging_redirect_tqdm():
+            report = bootstrap(
+                args.out,
+                settings,
+                lambda: _load_models(args),
+                progress=not args.no_progress,
+                build_options=_build_options(args),
+            )
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\ninterrupted: downloads and finished batches are kept in {args.out}; rerun to resume\n")
+        return 130
+    except FetchIncomplete as exc:
+        sys.stderr.write(f"gallery bootstrap: {exc}\n")
+        return EX_TEMPFAIL
+    except MuseumError as exc:
+        raise SystemExit(f"gallery bootstrap failed: the museum could not be listed: {exc}") from None
+    except (ValueError, FileNotFoundError, GalleryMismatchError) as exc:
+        raise SystemExit(f"gallery bootstrap failed: {exc}") from None
+    if report is not None:
+        print(report.summary())  # noqa: T201 - the command's output
+    return 0
 
 
 def _remove(args: argparse.Namespace) -> int:

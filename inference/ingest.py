@@ -109,6 +109,8 @@ class Ingested:
     failures: list[Skipped] = field(default_factory=list)
     fetched: int = 0
     reused: int = 0
+    transient: list[Skipped] = field(default_factory=list)
+    """The failures that may heal (429, 5xx, network): a rerun retries them."""
 
 
 def _words(text: str) -> str:
@@ -252,4 +254,5 @@ def ingest(
         listed.failures,
         fetched=sum(1 for r in fetched.values() if r.path is not None and not r.reused),
         reused=sum(1 for r in fetched.values() if r.reused),
+        transient=[Skipped(url, r.reason) for url, r in fetched.items() if r.path is None and r.transient],
     )
