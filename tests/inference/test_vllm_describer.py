@@ -234,7 +234,7 @@ async def test_describe_batches_become_concurrent_vllm_requests(
     with VllmStub(model=MODEL, delay_s=0.4) as stub:
         describer = describer_for(stub.url, concurrency=4)
         models = Models(clip=tiny_models.clip, text=tiny_models.text, describer=describer)
-        settings = make_settings(identify=False, describe_batch_size=4, describe_batch_wait_ms=1000)
+        settings = make_settings(identify=False, describe_batch_size=4, describe_batch_wait_ms=3000)
         batch = photos(4)
         async with serving(settings, models) as client:
             answers = await asyncio.gather(
