@@ -44,7 +44,7 @@ from inference.middleware import (
     error_response,
     too_large,
 )
-from inference.models import Models
+from inference.models import Models, RemoteDescriber
 from inference.pipeline import Decoded, Identified, Pipeline
 from inference.recommenders import Recommender, UnknownRecommender
 from inference.relevance import serving_floors
@@ -173,8 +173,11 @@ def _add_routes(app: FastAPI, settings: InferenceSettings) -> None:
 
     @app.get("/healthz", tags=["ops"], **answer)
     async def healthz(pipeline: PipelineDep) -> contract.HealthResponse:
+        describer = pipeline.models.describer
+        remote = await asyncio.to_thread(describer.health) if isinstance(describer, RemoteDescriber) else None
         return contract.HealthResponse(
-            status="ok",
+            status="degraded" if remote is not None and not remote.get("ready") else "ok",
+            describer=remote,
             gallery_size=len(pipeline.gallery),
             models=pipeline.models.versions(),
             dropped=pipeline.dropped(),

@@ -223,3 +223,8 @@ class HealthResponse(_Answer):
         description="Identification facts (works, visual words, bytes per work, calibrated threshold); "
         "null when it is turned off.",
     )
+    describer: dict[str, Any] | None = Field(
+        default=None,
+        description="A describer server's state (INFERENCE_DESCRIBER=vllm): `ready`, and the `problem` when it is "
+        "not, which makes `status` 'degraded' (/v1/look still works, descriptions fail); null for an in-process one.",
+    )

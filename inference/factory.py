@@ -9,6 +9,7 @@ from inference.embedders import ClipEmbedder, SentenceEmbedder
 from inference.models import Describer, Models, Translator
 from inference.settings import ModelSettings
 from inference.translator import MarianTranslator
+from inference.vllm_describer import VllmDescriber
 
 
 def pick_device(requested: str) -> str:
@@ -33,6 +34,23 @@ def build_describer(settings: ModelSettings, device: str) -> Describer:
             max_new_tokens=settings.max_new_tokens,
             quantization=settings.quantization,
             device=device,
+        )
+    if settings.describer == "vllm":
+        if not settings.vllm_url:
+            raise ValueError(
+                "INFERENCE_VLLM_URL must be set to the vLLM server's OpenAI API (http://vllm:8000/v1) "
+                "when INFERENCE_DESCRIBER=vllm"
+            )
+        api_key = settings.vllm_api_key.get_secret_value() if settings.vllm_api_key is not None else None
+        return VllmDescriber(
+            settings.vllm_url,
+            settings.vllm_model,
+            prompt=settings.prompt,
+            max_new_tokens=settings.max_new_tokens,
+            api_key=api_key or None,
+            concurrency=settings.vllm_concurrency,
+            timeout_s=settings.vllm_timeout_s,
+            connect_timeout_s=settings.vllm_connect_timeout_s,
         )
     raise ValueError(f"unknown describer {settings.describer!r}")
 

@@ -7,7 +7,7 @@ float32 numpy arrays with L2-normalised rows. Nothing is loaded at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -48,6 +48,14 @@ class Describer(Protocol):
 
     def load(self) -> None: ...
     def describe(self, images: list[Image.Image]) -> list[str]: ...
+
+
+@runtime_checkable
+class RemoteDescriber(Describer, Protocol):
+    """A describer that is a server of its own (vLLM): it can be down while this service is up, so /healthz
+    says whether it answers (`ready`)."""
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class Translator(Protocol):

@@ -95,8 +95,9 @@ def hub_models(settings: ModelSettings, *, translations: bool = True) -> dict[st
         ("clip_weights", "INFERENCE_CLIP_WEIGHTS", settings.clip_weights, [settings.clip_weights_file], "file"),
         ("clip_tokenizer", "INFERENCE_CLIP_TOKENIZER", settings.clip_tokenizer, TOKENIZER_FILES, None),
         ("text_model", "INFERENCE_TEXT_MODEL", settings.text_model, None, None),
-        ("llava_path", "INFERENCE_LLAVA_PATH", settings.llava_path, None, None),
     ]
+    if settings.describer == "llava":  # a vLLM server loads its own weights
+        candidates.append(("llava_path", "INFERENCE_LLAVA_PATH", settings.llava_path, None, None))
     for language, model in settings.translation_models.items() if translations else ():
         candidates.append((f"translation_models.{language}", "INFERENCE_TRANSLATION_MODELS", model, None, None))
     for field, setting, value, allow, file in candidates:

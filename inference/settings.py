@@ -43,8 +43,29 @@ class ModelSettings(BaseSettings):
     )
     text_model: str = Field(default_factory=default_text_model)
 
-    describer: Literal["llava"] = "llava"
+    describer: Literal["llava", "vllm"] = Field(
+        default="llava",
+        description="llava: LLaVA-1.6 in this process (transformers); vllm: a vLLM server's OpenAI-compatible API "
+        "(INFERENCE_VLLM_*), which batches continuously and keeps vLLM's own torch out of this process.",
+    )
     llava_path: str | None = Field(default=None, description="Local directory of a LLaVA-1.6 checkpoint.")
+    vllm_url: str | None = Field(
+        default=None,
+        description="Base URL of the vLLM server's OpenAI API, with its /v1 (http://vllm:8000/v1); required when "
+        "INFERENCE_DESCRIBER=vllm.",
+    )
+    vllm_model: str = Field(
+        default="llava-hf/llava-v1.6-mistral-7b-hf",
+        description="The model name the vLLM server serves (its --model, or --served-model-name).",
+    )
+    vllm_api_key: SecretStr | None = Field(default=None, description="The vLLM server's --api-key, if it has one.")
+    vllm_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Requests in flight to the vLLM server at most; each photo of a batch is one request.",
+    )
+    vllm_timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for one description.")
+    vllm_connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest wait to connect to vLLM.")
     quantization: Literal["auto", "nf4", "none"] = "auto"
     max_new_tokens: int = 160
     prompt: str = (
