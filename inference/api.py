@@ -44,7 +44,7 @@ from inference.middleware import (
     error_response,
     too_large,
 )
-from inference.models import Models, RemoteDescriber
+from inference.models import DescriberUnavailable, Models, RemoteDescriber
 from inference.pipeline import Decoded, Identified, Pipeline
 from inference.recommenders import Recommender, UnknownRecommender
 from inference.relevance import serving_floors
@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 UPLOAD_PATHS = ("/v1/look", "/v1/analyze", "/v1/identify")
 JSON_PATHS = ("/v1/suggest", "/v1/onboarding", "/v1/translate", "/v1/search/color", "/v1/search/text")
 PUBLIC_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+DESCRIBER_RETRY_AFTER_S = 10  # vLLM loading takes minutes; a client retrying every 10 s is harmless
 METRICS_PATH = "/metrics"  # public too when INFERENCE_METRICS is on: Prometheus scrapes it without the token
 READ_CHUNK = 256 * 1024
 
@@ -331,7 +332,8 @@ async def _decode_upload(upload: UploadFile, pipeline: Pipeline, settings: Infer
 
 
 async def _guard(awaitable: Any) -> Any:
-    """Turn a full queue into 503 + Retry-After."""
+    """Turn a full queue, or a describer server that is away (vLLM loading or restarting), into 503 + Retry-After:
+    both heal by waiting, unlike a 500."""
     try:
         return await awaitable
     except Overloaded as exc:
@@ -340,6 +342,14 @@ async def _guard(awaitable: Any) -> Any:
             "overloaded",
             "The service is busy; retry shortly.",
             headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
+    except DescriberUnavailable as exc:
+        logger.warning("describer unavailable: %s", exc)
+        raise ApiError(
+            503,
+            "describer_unavailable",
+            "Descriptions are unavailable for now; retry shortly.",
+            headers={"Retry-After": str(DESCRIBER_RETRY_AFTER_S)},
         ) from exc
 
 

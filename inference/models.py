@@ -50,6 +50,12 @@ class Describer(Protocol):
     def describe(self, images: list[Image.Image]) -> list[str]: ...
 
 
+
+class DescriberUnavailable(RuntimeError):
+    """A describer server gave no description (unreachable, too slow, an error answer): it heals by waiting, so the
+    API answers 503 + Retry-After, not 500."""
+
+
 @runtime_checkable
 class RemoteDescriber(Describer, Protocol):
     """A describer that is a server of its own (vLLM): it can be down while this service is up, so /healthz

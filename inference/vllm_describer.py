@@ -31,14 +31,12 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from inference.models import DescriberUnavailable
+
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 95
 """High enough that the model sees what the photo shows; a 1024 px photo is then about 300 KB of base64."""
-
-
-class DescriberUnavailable(RuntimeError):
-    """The describer server gave no description: unreachable, too slow, or an error answer."""
 
 
 class VllmDescriber:

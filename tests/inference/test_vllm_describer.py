@@ -188,7 +188,7 @@ async def test_the_service_without_a_working_vllm_fails_only_descriptions_and_re
     make_settings: Callable[..., InferenceSettings], tiny_models: Models, fault: str
 ) -> None:
     """vLLM down at start (it loads for minutes), answering 500, or too slow: the service starts and serves the
-    fast path, /v1/analyze fails as any describer failure does, /healthz says 'degraded'; once vLLM is well,
+    fast path, /v1/analyze answers 503 + Retry-After, /healthz says 'degraded'; once vLLM is well,
     descriptions come back without a restart."""
     port = free_port()
     stub = VllmStub(model=MODEL, status=500 if fault == "error" else None, delay_s=1.5 if fault == "slow" else 0.0)
@@ -200,8 +200,11 @@ async def test_the_service_without_a_working_vllm_fails_only_descriptions_and_re
     try:
         async with serving(make_settings(identify=False), models) as client:
             failed = await client.post("/v1/analyze", files=upload(photo), headers=AUTH)
-            assert failed.status_code == 500
-            assert failed.json() == {"error": "internal", "detail": "Internal error."}  # no server detail leaks
+            assert failed.status_code == 503 and failed.headers["Retry-After"] == "10"  # heals by waiting
+            assert failed.json() == {  # no server detail leaks
+                "error": "describer_unavailable",
+                "detail": "Descriptions are unavailable for now; retry shortly.",
+            }
             look = await client.post("/v1/look", files=upload(photo), headers=AUTH)
             assert look.status_code == 200 and look.json()["recommendations"]["by_look"]
             health = await client.get("/healthz")
@@ -298,6 +301,6 @@ def test_the_service_process_with_describer_vllm_answers_with_the_servers_descri
     assert stub.seen[-1].max_tokens == 60 and stub.seen[-1].authorization == "Bearer vllm-secret"
     assert stub.seen[-1].prompt == ModelSettings.model_fields["prompt"].default
     assert health["status"] == "ok" and health["describer"]["ready"] is True
-    assert (failed.status_code, failed.json()["error"]) == (500, "internal")
+    assert (failed.status_code, failed.json()["error"]) == (503, "describer_unavailable")
     assert still.status_code == 200
-    assert "DescriberUnavailable" in service.log_tail(20_000)  # the operator's log names the cause
+    assert "describer unavailable" in service.log_tail(20_000)  # the operator's log names the cause
