@@ -11,7 +11,7 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # PyPI's Linux torch wheels are built for CUDA 13.0 and carry their own cuBLAS and cuDNN as pip packages, so the
 # small `base` flavour (the CUDA runtime and the driver requirement label) is enough: `-cudnn-runtime` would only
 # add a second copy. The host driver must support CUDA 13.0 (R580 or newer).
-ARG CUDA_IMAGE=nvidia/cuda:13.0.1-base-ubuntu24.04
+ARG CUDA_IMAGE=nvidia/cuda:13.0.0-base-ubuntu24.04
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
 # The project's code, gathered once for every target.
