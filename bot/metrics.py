@@ -1,4 +1,5 @@
-"""The bot's Prometheus metrics and the small HTTP server that exposes them (`GET /metrics` on BOT_METRICS_PORT).
+"""The bot's Prometheus metrics and the small HTTP server that exposes them (`GET /metrics` on BOT_METRICS_PORT),
+with the container's health check beside them (`GET /healthz`).
 
 Counters are defined once, at import, in the process's default registry: votes and likes in `feedback.metrics`
 (counted where they are recorded), Telegram's 429s here (counted by the send layer). The outbox length and its
@@ -53,6 +54,13 @@ async def read_outbox(outbox: FeedbackOutbox) -> None:
     OUTBOX_DEAD_LETTERS.set(dead)
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process's event loop answers. Deliberately not Redis, Postgres or Telegram: the bot rides out
+    their outages by design (README, Reliability), and a check that failed with them would have an orchestrator
+    restart every replica at once for a fault a restart cannot mend, dropping the photos in flight."""
+    return web.json_response({"status": "ok"})
+
+
 def metrics_app(outbox: FeedbackOutbox) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         await read_outbox(outbox)
@@ -63,6 +71,7 @@ def metrics_app(outbox: FeedbackOutbox) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
     return app
 
 
