@@ -43,8 +43,30 @@ class ModelSettings(BaseSettings):
     )
     text_model: str = Field(default_factory=default_text_model)
 
-    describer: Literal["llava"] = "llava"
+    describer: Literal["llava", "smolvlm"] = Field(
+        default="llava",
+        description="llava: LLaVA-1.6 (the GPU profile, 4-bit). smolvlm: SmolVLM in full precision, practical on a "
+        "CPU (the CPU profile; README, Without a GPU).",
+    )
     llava_path: str | None = Field(default=None, description="Local directory of a LLaVA-1.6 checkpoint.")
+    smolvlm_path: str = Field(
+        default="HuggingFaceTB/SmolVLM-256M-Instruct",
+        description="SmolVLM checkpoint (local directory or hub id) of INFERENCE_DESCRIBER=smolvlm; fetched on first "
+        "start only when that describer is chosen.",
+    )
+    smolvlm_tiles_per_side: int = Field(
+        default=1,
+        ge=1,
+        le=6,
+        description="How finely SmolVLM sees a photo: 1 is one 512 px tile (64 image tokens); N cuts the longest "
+        "side into N tiles and adds the whole photo (up to N*N+1 tiles). The checkpoint's own default is 4 "
+        "(up to 1088 image tokens), several times slower on a CPU.",
+    )
+    smolvlm_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="SmolVLM's weights and compute, full precision either way (no quantization). auto: bfloat16 on "
+        "a GPU or a CPU that computes in it natively (avx512_bf16/amx_bf16), float32 elsewhere.",
+    )
     quantization: Literal["auto", "nf4", "none"] = "auto"
     max_new_tokens: int = 160
     prompt: str = (
