@@ -8,6 +8,7 @@ from inference.describer import LlavaDescriber
 from inference.embedders import ClipEmbedder, SentenceEmbedder
 from inference.models import Describer, Models, Translator
 from inference.settings import ModelSettings
+from inference.smolvlm_describer import SmolVLMDescriber
 from inference.translator import MarianTranslator
 from inference.vllm_describer import VllmDescriber
 
@@ -51,6 +52,15 @@ def build_describer(settings: ModelSettings, device: str) -> Describer:
             concurrency=settings.vllm_concurrency,
             timeout_s=settings.vllm_timeout_s,
             connect_timeout_s=settings.vllm_connect_timeout_s,
+        )
+    if settings.describer == "smolvlm":
+        return SmolVLMDescriber(
+            settings.smolvlm_path,
+            prompt=settings.prompt,
+            max_new_tokens=settings.max_new_tokens,
+            tiles_per_side=settings.smolvlm_tiles_per_side,
+            dtype=settings.smolvlm_dtype,
+            device=device,
         )
     raise ValueError(f"unknown describer {settings.describer!r}")
 

@@ -40,6 +40,7 @@ MODEL_FLAGS = {
     "clip_tokenizer": "local directory of the CLIP text tower's tokenizer and config (INFERENCE_CLIP_TOKENIZER)",
     "text_model": "local sentence-transformers directory (INFERENCE_TEXT_MODEL)",
     "llava_path": "local LLaVA-1.6 checkpoint directory (INFERENCE_LLAVA_PATH)",
+    "smolvlm_path": "SmolVLM checkpoint directory or hub id, for INFERENCE_DESCRIBER=smolvlm (INFERENCE_SMOLVLM_PATH)",
     "max_new_tokens": "description length cap (INFERENCE_MAX_NEW_TOKENS)",
 }
 

