@@ -257,7 +257,8 @@ def raw_services(name: str) -> dict[str, Any]:
 def test_the_cpu_twins_differ_from_the_gpu_services_only_in_what_makes_them_cpu() -> None:
     """The override file repeats the GPU services' settings (anchors do not cross files): none may drift."""
     gpu, cpu = raw_services(BASE), raw_services("docker-compose.cpu.yml")
-    cpu_only = {"INFERENCE_DESCRIBER", "INFERENCE_DEVICE", "INFERENCE_SMOLVLM_PATH"}
+    # GALLERY_MUSEUM_WORKS: the CPU default is smaller, since each work is described once at build on the CPU
+    cpu_only = {"INFERENCE_DESCRIBER", "INFERENCE_DEVICE", "INFERENCE_SMOLVLM_PATH", "GALLERY_MUSEUM_WORKS"}
     gpu_only = {"INFERENCE_LLAVA_PATH", "INFERENCE_QUANTIZATION"}  # LLaVA is not downloaded on a CPU
     for gpu_name, cpu_name in (("inference", "inference-cpu"), ("gallery", "gallery-cpu")):
         g, c = gpu[gpu_name], cpu[cpu_name]
@@ -268,6 +269,7 @@ def test_the_cpu_twins_differ_from_the_gpu_services_only_in_what_makes_them_cpu(
         assert set(g["environment"]) - set(c["environment"]) == gpu_only
         for key in ("entrypoint", "command", "volumes", "restart", "healthcheck"):
             assert g.get(key) == c.get(key), (cpu_name, key)
+    assert cpu["gallery-cpu"]["environment"]["GALLERY_MUSEUM_WORKS"] == "${GALLERY_MUSEUM_WORKS:-500}"
     assert gpu["inference"]["deploy"]["replicas"] == cpu["inference-cpu"]["deploy"]["replicas"]
     assert cpu["inference"] == {"profiles": ["gpu"]} and cpu["gallery"] == {"profiles": ["gpu"]}  # parked, intact
 
