@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.callbacks import VoteCallback  # noqa: E402
+from bot.sending import PACED_PREFIXES  # noqa: E402
 from inference.contract import VOTE_CHOICES  # noqa: E402
 from tests.bot.telegram_stub import TelegramStub  # noqa: E402
 from tests.inference_stub import canned_inference  # noqa: E402
@@ -38,12 +39,31 @@ TOKEN = "4242:bench-token"
 PG_BASE = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def message_units(stub: TelegramStub, chats: set[int]) -> int:
+    """What the photo answers cost against Telegram's ~30 messages/s per bot: each message counts, and each item of
+    an album (the rule bot/sending.py paces by)."""
+    units = 0
+    for call in stub.calls:
+        if str(call.params.get("chat_id")) not in {str(c) for c in chats}:
+            continue
+        if call.method == "sendMediaGroup":
+            media = call.params.get("media")
+            units += len(json.loads(media) if isinstance(media, str) else media or [])
+        elif is_message_method(call.method):
+            units += 1
+    return units
+
+
 def panels(stub: TelegramStub) -> list:
     return [
         c
         for c in stub.calls
         if c.method == "sendMessage" and "v:" in json.dumps(c.params.get("reply_markup") or {})
     ]
+
+
+def is_message_method(method: str) -> bool:
+    return method.startswith(PACED_PREFIXES) and method != "sendChatAction"
 
 
 async def wait_count(predicate: Callable[[], int], count: int, timeout: float) -> float:
@@ -107,6 +127,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             stub.send_message(user, "en", photo=[size])
         photo_seconds = await wait_count(lambda: len(panels(stub)), args.photos, timeout=600)
         rss_after_photos = process.memory_info().rss
+        await asyncio.sleep(1)  # the last answers' trailing messages
+        units_per_photo = message_units(stub, set(users)) / args.photos
 
         analysis_ids = {
             int(c.params["chat_id"]): VoteCallback.unpack(
@@ -142,11 +164,18 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "photo_updates_per_s": round(args.photos / photo_seconds, 1),
         "vote_presses": args.presses,
         "vote_updates_per_s": round(args.presses / press_seconds, 1),
+        "telegram_message_units_per_photo_answer": round(units_per_photo, 2),
+        # Telegram's overall limit for one bot token is about 30 messages/s, whatever the number of processes
+        "photo_answers_per_s_telegram_allows": round(30 / units_per_photo, 2),
         "rss_idle_mib": round(rss_idle / 2**20, 1),
         "rss_after_photos_mib": round(rss_after_photos / 2**20, 1),
         "rss_end_mib": round(rss_end / 2**20, 1),
         "token_in_logs": token_leaked,
         "bot_root": bot_root,
+        "command": " ".join(["python benchmarks/bench_bot.py", *sys.argv[1:]]),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "machine": "2 CPU cores shared with other work, no GPU; Telegram and inference are local stand-ins",
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
 
 
