@@ -51,6 +51,9 @@ from inference.settings import InferenceSettings
 from inference.threads import thread_plan, torch_threads
 
 LOOK_REUSE_SECONDS = 30.0
+HASH_ON_LOOP_BYTES = 1 << 20
+"""Uploads up to this size are hashed on the loop (a phone photo of 100 KB in 0.05 ms, 1 MiB in about 0.6 ms):
+cheaper than a trip to the decode pool and back; larger ones are hashed in the pool."""
 DESCRIPTION_FEATURES = frozenset({"description", "text_vector", "clip_text_vector"})
 
 R = TypeVar("R")
@@ -208,7 +211,10 @@ class Pipeline:
         wait for the photo."""
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
-        digest = await loop.run_in_executor(self._decode_pool, sha256_hex, data)
+        if len(data) <= HASH_ON_LOOP_BYTES:
+            digest = sha256_hex(data)
+        else:
+            digest = await loop.run_in_executor(self._decode_pool, sha256_hex, data)
         decoded = await self.photos.get(
             digest, lambda: loop.run_in_executor(self._decode_pool, self._decode, data, digest)
         )
