@@ -45,14 +45,16 @@ class ModelSettings(BaseSettings):
     clip_runtime: Literal["auto", "torch", "openvino"] = Field(
         default="auto",
         description="What runs the CLIP towers. 'auto': OpenVINO on a CPU when it is installed (the `cpu` extra; "
-        "2.9x faster than torch in fp32, 5.5x in bf16 on this project's benchmark machine), torch on CUDA. "
-        "'torch' is the reference path; 'openvino' refuses to start without OpenVINO or on CUDA.",
+        "on one core of the 2-core benchmark machine the image tower takes 29 ms in bf16 and 53 ms in fp32 against "
+        "torch's 127 ms: benchmarks/results/cpu_look.json), torch on CUDA. 'torch' is the reference path; "
+        "'openvino' refuses to start without OpenVINO or on CUDA.",
     )
     clip_precision: Literal["auto", "bf16", "fp32"] = Field(
         default="auto",
         description="OpenVINO's inference precision for CLIP: 'auto' is bf16 where the CPU computes it natively "
         "(OpenVINO lists BF16 among the CPU's capabilities: AVX-512 BF16 or AMX), else fp32; 'fp32' forces full "
-        "precision. Embeddings agree with torch to a cosine of 0.9999 in bf16 (benchmarks/results/cpu_look.json).",
+        "precision. bf16 embeddings agree with torch's to a cosine of at least 0.99994 "
+        "(benchmarks/results/cpu_look.json).",
     )
     clip_cache_dir: Path | None = Field(
         default=None,
