@@ -255,20 +255,19 @@ def load_openvino_clip(
     key = spec.key()
     folder = store.find(key) if store is not None else None
     exported = folder is None
+    image: Any
+    text: Any
     if folder is not None:
         manifest = json.loads((folder / MANIFEST).read_text())
         image, text = folder / IMAGE_XML, folder / TEXT_XML
     else:
         start = time.perf_counter()
-        model = build_torch()
-        image_model, text_model, manifest = export_towers(model, example_tokens)
-        del model
-        manifest = {**manifest, "key": key, "arch": spec.arch, "precision": spec.precision}
-        if store is not None:
-            folder = store.write(key, lambda scratch: _save(scratch, image_model, text_model, spec, manifest))
+        if store is not None:  # a writable place is found before the export, not after a minute of it
+            folder = store.write(key, lambda scratch: _export_into(scratch, spec, key, build_torch, example_tokens))
+            manifest = json.loads((folder / MANIFEST).read_text())
             image, text = folder / IMAGE_XML, folder / TEXT_XML
         else:
-            image, text = image_model, text_model
+            image, text, manifest = _export(spec, key, build_torch, example_tokens)
         where = str(folder) if folder is not None else "memory (random weights are never cached)"
         seconds = time.perf_counter() - start
         logger.info("exported CLIP to OpenVINO (%s) in %.0f s into %s", spec.precision, seconds, where)
@@ -277,11 +276,20 @@ def load_openvino_clip(
     return OpenVinoClip(compiled_image, compiled_text, manifest, spec.precision, threads, folder, exported)
 
 
-def _save(
-    scratch: Path, image_model: Any, text_model: Any, spec: ExportSpec, manifest: dict[str, Any]
+def _export(
+    spec: ExportSpec, key: str, build_torch: Callable[[], Any], example_tokens: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    image_model, text_model, manifest = export_towers(build_torch(), example_tokens)
+    return image_model, text_model, {**manifest, "key": key, "arch": spec.arch, "precision": spec.precision}
+
+
+def _export_into(
+    scratch: Path, spec: ExportSpec, key: str, build_torch: Callable[[], Any], example_tokens: Any
 ) -> dict[str, Any]:
+    """Export and save the IR into `scratch`; the bf16 IR keeps its weights in fp16 (OpenVINO computes in bf16)."""
     import openvino as ov
 
+    image_model, text_model, manifest = _export(spec, key, build_torch, example_tokens)
     compress = spec.precision == "bf16"
     ov.save_model(image_model, scratch / IMAGE_XML, compress_to_fp16=compress)
     ov.save_model(text_model, scratch / TEXT_XML, compress_to_fp16=compress)

@@ -120,7 +120,16 @@ class ClipEmbedder:
             text_cfg = self._text_config()
             tokenizer = self._make_tokenizer(text_cfg)
             if runtime == "openvino":
-                self._openvino = self._load_openvino(text_cfg, tokenizer)
+                try:
+                    self._openvino = self._load_openvino(text_cfg, tokenizer)
+                except Exception as exc:  # an architecture OpenVINO cannot trace, a full disk, ...
+                    if self.requested_runtime == "openvino":
+                        raise
+                    # 'auto' means "OpenVINO when it works": a CPU deployment still starts, on the reference path
+                    logger.warning("CLIP on OpenVINO failed (%s: %s); using torch", type(exc).__name__, exc)
+                    runtime = "torch"
+            if runtime == "openvino":
+                assert self._openvino is not None
                 self._pixels = ClipPreprocessor(PreprocessSpec.from_config(self._openvino.manifest["preprocess"]))
             else:
                 self._model, self._preprocess = self._torch_model(text_cfg, self.device)

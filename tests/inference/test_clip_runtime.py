@@ -219,6 +219,26 @@ def test_a_read_only_weights_folder_sends_the_export_to_the_cache_folder(
         assert exports_during(again) == 0
 
 
+def test_with_nowhere_to_write_the_export_auto_falls_back_to_torch_and_openvino_refuses(
+    tiny_xlmr_clip: TinyClip, weights_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with read_only(weights_dir) as locked, read_only(cache) as cache_locked:
+        if not (locked and cache_locked):
+            pytest.skip("cannot make a folder read-only here")
+        before = clip_openvino.exports
+        with pytest.raises(OSError, match="nowhere to write"):
+            embedder(tiny_xlmr_clip, weights_dir, cache, runtime="openvino").load()
+        assert clip_openvino.exports == before  # found out before the export, not after it
+        clip = embedder(tiny_xlmr_clip, weights_dir, cache, runtime="auto")
+        with caplog.at_level("WARNING"):
+            vectors = clip.embed_images([synthetic_artwork(1)])
+
+    assert clip.runtime == "torch" and vectors.shape == (1, clip.dim)
+    assert "using torch" in caplog.text
+
+
 def test_random_weights_are_exported_in_memory_and_never_cached(tiny_xlmr_clip: TinyClip, tmp_path: Path) -> None:
     clip = ClipEmbedder(
         tiny_xlmr_clip.arch,
