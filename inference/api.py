@@ -53,6 +53,7 @@ from inference.settings import InferenceSettings
 from inference.tagging import Tagger
 from inference.taste_routes import taste_router
 from inference.text_search_routes import text_search_router
+from inference.threads import thread_plan
 from inference.translate_routes import translate_router
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def _load_identifier(gallery: Gallery) -> Identifier:
 def _build_models(settings: InferenceSettings) -> Models:
     from inference.factory import build_models  # imports torch & co only when the service really starts
 
-    return build_models(settings)
+    return build_models(settings, thread_plan(settings))
 
 
 ImageField = Annotated[UploadFile, File(description="The photo: JPEG, PNG or WebP.")]

@@ -6,6 +6,8 @@ lazily and idempotently, and return float32 arrays with L2-normalised rows so th
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,20 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+
+from inference.clip_openvino import (
+    ExportSpec,
+    IrStore,
+    OpenVinoClip,
+    Runtime,
+    choose_precision,
+    choose_runtime,
+    default_cache_dir,
+    load_openvino_clip,
+)
+from inference.clip_preprocess import ClipPreprocessor, PreprocessSpec
+
+logger = logging.getLogger(__name__)
 
 
 def _empty(dim: int) -> np.ndarray:
@@ -24,8 +40,16 @@ def _to_numpy(vectors: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(vectors.cpu().numpy(), dtype=np.float32)
 
 
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, as `torch.nn.functional.normalize` does (same epsilon)."""
+    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
 class ClipEmbedder:
-    """An open_clip model: a built-in architecture or one registered from JSON; local weights."""
+    """An open_clip model: a built-in architecture or one registered from JSON; local weights. Its towers run on
+    torch (the reference, and the GPU path) or, on a CPU, on OpenVINO (`inference.clip_openvino`); callers see
+    the same vectors either way."""
 
     def __init__(
         self,
@@ -35,6 +59,10 @@ class ClipEmbedder:
         config_json: Path | None = None,
         batch_size: int = 32,
         tokenizer: str | None = None,
+        runtime: str = "torch",
+        precision: str = "auto",
+        threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         if weights is not None and not Path(weights).is_file():
             # open_clip treats other strings as pretrained tags and downloads them.
@@ -47,9 +75,19 @@ class ClipEmbedder:
         self.tokenizer_source = tokenizer
         """Where the text tower's tokenizer (and, for a Hugging Face text tower, its config.json) lives: a local
         directory or a hub id already in the local cache; None keeps the architecture config's own names."""
+        self.requested_runtime = runtime
+        """'auto', 'torch' or 'openvino' (INFERENCE_CLIP_RUNTIME); `runtime` is what `load()` chose."""
+        self.runtime: Runtime | None = None
+        self.requested_precision = precision
+        self.threads = threads
+        """OpenVINO's threads per pass (None: its default, every core); the torch path takes its thread count from
+        the calling thread (`inference.threads`)."""
+        self.cache_dir = cache_dir
         self._model: Any = None
         self._preprocess: Any = None
         self._tokenizer: Any = None
+        self._openvino: OpenVinoClip | None = None
+        self._pixels: ClipPreprocessor | None = None
         self._config: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -76,18 +114,77 @@ class ClipEmbedder:
 
     def load(self) -> None:
         with self._lock:
-            if self._model is not None:
+            if self.runtime is not None:
                 return
-            import open_clip
-
+            runtime = choose_runtime(self.requested_runtime, self.device)
             text_cfg = self._text_config()
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                self.name, pretrained=self.weights, device=self.device, text_cfg=text_cfg
-            )
-            model.eval()
-            self._tokenizer = self._make_tokenizer(text_cfg)
-            self._preprocess = preprocess
-            self._model = model
+            tokenizer = self._make_tokenizer(text_cfg)
+            if runtime == "openvino":
+                try:
+                    self._openvino = self._load_openvino(text_cfg, tokenizer)
+                except Exception as exc:  # an architecture OpenVINO cannot trace, a full disk, ...
+                    if self.requested_runtime == "openvino":
+                        raise
+                    # 'auto' means "OpenVINO when it works": a CPU deployment still starts, on the reference path
+                    logger.warning("CLIP on OpenVINO failed (%s: %s); using torch", type(exc).__name__, exc)
+                    runtime = "torch"
+            if runtime == "openvino":
+                assert self._openvino is not None
+                self._pixels = ClipPreprocessor(PreprocessSpec.from_config(self._openvino.manifest["preprocess"]))
+            else:
+                self._model, self._preprocess = self._torch_model(text_cfg, self.device)
+            self._tokenizer = tokenizer
+            self.runtime = runtime
+            logger.info("CLIP %s on %s", self.name, self.describe_runtime())
+
+    def _torch_model(self, text_cfg: dict[str, Any], device: str) -> tuple[Any, Any]:
+        import open_clip
+
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            self.name, pretrained=self.weights, device=device, text_cfg=text_cfg
+        )
+        model.eval()
+        return model, preprocess
+
+    def _load_openvino(self, text_cfg: dict[str, Any], tokenizer: Any) -> OpenVinoClip:
+        import openvino as ov
+
+        spec = ExportSpec(
+            arch=self.name,
+            model_config=self._export_config(text_cfg),
+            weights=Path(self.weights) if self.weights is not None else None,
+            precision=choose_precision(self.requested_precision, ov.Core()),
+            openvino_version=ov.get_version(),
+        )
+        store = IrStore(Path(self.weights), self.cache_dir or default_cache_dir()) if self.weights else None
+        return load_openvino_clip(
+            spec,
+            store,
+            build_torch=lambda: self._torch_model(text_cfg, "cpu")[0],
+            example_tokens=tokenizer(["a painting of a harbour at dawn"]),
+            threads=self.threads,
+        )
+
+    def _export_config(self, text_cfg: dict[str, Any]) -> dict[str, Any]:
+        """The architecture's config as the export depends on it: a Hugging Face text tower's config.json by its
+        content, not by the folder it was read from (moving the folder must not cost a new export)."""
+        config = {**self._model_config(), "text_cfg": dict(text_cfg)}
+        source = text_cfg.get("hf_model_name")
+        if source is not None:
+            hf_config = Path(source) / "config.json"
+            config["text_cfg"]["hf_config"] = json.loads(hf_config.read_text()) if hf_config.is_file() else None
+            for key in ("hf_model_name", "hf_tokenizer_name"):
+                config["text_cfg"].pop(key, None)
+        return config
+
+    def describe_runtime(self) -> str:
+        """E.g. 'openvino bf16, 1 thread, IR from /models/openvino/<key>': for the start-up log."""
+        openvino = self._openvino
+        if openvino is None:
+            return f"torch ({self.device})"
+        threads = f"{openvino.threads} thread(s)" if openvino.threads else "all cores"
+        where = f"{'exported to' if openvino.exported else 'IR from'} {openvino.folder or 'memory'}"
+        return f"openvino {openvino.precision}, {threads}, {where}"
 
     def _text_config(self) -> dict[str, Any]:
         """The architecture's text config with its Hugging Face names resolved to local directories.
@@ -126,6 +223,14 @@ class ClipEmbedder:
         if not images:
             return _empty(self.dim)
         self.load()
+        if self._openvino is not None:
+            assert self._pixels is not None
+            return np.concatenate(
+                [
+                    _unit_rows(self._openvino.encode_image(self._pixels(images[start : start + self.batch_size])))
+                    for start in range(0, len(images), self.batch_size)
+                ]
+            )
         rows = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
@@ -144,8 +249,11 @@ class ClipEmbedder:
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 chunk = [clip_text(text, self.context_length) for text in texts[start : start + self.batch_size]]
-                tokens = self._tokenizer(chunk).to(self.device)
-                rows.append(_to_numpy(self._model.encode_text(tokens)))
+                tokens = self._tokenizer(chunk)
+                if self._openvino is not None:
+                    rows.append(_unit_rows(self._openvino.encode_text(tokens.numpy())))
+                else:
+                    rows.append(_to_numpy(self._model.encode_text(tokens.to(self.device))))
         return np.concatenate(rows)
 
 

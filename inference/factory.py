@@ -9,6 +9,7 @@ from inference.embedders import ClipEmbedder, SentenceEmbedder
 from inference.models import Describer, Models, Translator
 from inference.settings import ModelSettings
 from inference.smolvlm_describer import SmolVLMDescriber
+from inference.threads import ThreadPlan
 from inference.translator import MarianTranslator
 from inference.vllm_describer import VllmDescriber
 
@@ -79,13 +80,27 @@ def build_translators(settings: ModelSettings, device: str) -> dict[str, Transla
     }
 
 
-def build_models(settings: ModelSettings) -> Models:
-    """The model bundle, not loaded yet: `Models.load()` does the slow part when the caller is ready."""
+def build_clip(settings: ModelSettings, device: str, threads: int | None = None) -> ClipEmbedder:
+    """CLIP on the runtime the settings ask for (INFERENCE_CLIP_RUNTIME; 'auto' decides at load)."""
+    return ClipEmbedder(
+        settings.clip_arch,
+        settings.clip_weights,
+        device,
+        settings.clip_config,
+        tokenizer=settings.clip_tokenizer,
+        runtime=settings.clip_runtime,
+        precision=settings.clip_precision,
+        threads=threads,
+        cache_dir=settings.clip_cache_dir,
+    )
+
+
+def build_models(settings: ModelSettings, threads: ThreadPlan | None = None) -> Models:
+    """The model bundle, not loaded yet: `Models.load()` does the slow part when the caller is ready. The service
+    passes its `threads` split; a gallery build leaves every core to CLIP."""
     device = pick_device(settings.device)
     return Models(
-        clip=ClipEmbedder(
-            settings.clip_arch, settings.clip_weights, device, settings.clip_config, tokenizer=settings.clip_tokenizer
-        ),
+        clip=build_clip(settings, device, threads.clip if threads is not None else None),
         text=SentenceEmbedder(settings.text_model, device),
         describer=build_describer(settings, device),
         translators=build_translators(settings, device),

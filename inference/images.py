@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -67,7 +68,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = MAX_SIDE) -> I
     try:
         image.verify()  # structural checks (PNG CRCs, …) without decoding pixels
         image = _open(data, max_pixels)  # verify() leaves the object unusable: reopen
-        image.draft("RGB", (max_side, max_side))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale when large
+        image.draft("RGB", draft_box(image.size, max_side))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_many_pixels(max_pixels) from exc
@@ -81,9 +82,37 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int = MAX_SIDE) -> I
     turned = image.size != loaded_size  # EXIF rotated it by 90 degrees: width and height swap
     image = _to_rgb(image)
     if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+        image = shrink(image, max_side)
     image.info[SOURCE_SIZE] = header_size[::-1] if turned else header_size
     return image
+
+
+def draft_box(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The box to ask JPEG's draft mode for: the photo scaled so its longest side is `max_side`.
+
+    Draft mode decodes at the smallest of 1/1, 1/2, 1/4, 1/8 that still covers the box in both directions, so asking
+    for a square (max_side, max_side) box would decode a 2560x1920 phone photo at full size (1920 // 1024 < 2);
+    the photo's own aspect lets it decode at 1280x960, a quarter of the pixels, and still be downscaled, not up."""
+    width, height = size
+    scale = max_side / max(width, height, 1)
+    if scale >= 1.0:
+        return size
+    return (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+
+
+def shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """`image` with its longest side brought down to `max_side`, by pixel-area averaging (OpenCV's INTER_AREA).
+
+    Area averaging is the right filter for shrinking and costs a third of Pillow's bicubic here (4 ms instead of
+    11 for a 1280 px photo on one core); what reads the result (CLIP, identification, the describer) resizes it
+    again to its own input size."""
+    import cv2  # the service's dependency already (identification); imported here so importing this is cheap
+
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if image.mode != "RGB":
+        return image.resize(size, Image.Resampling.BOX)
+    return Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA))
 
 
 def source_size(image: Image.Image) -> tuple[int, int]:

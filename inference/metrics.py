@@ -39,6 +39,13 @@ RESPONSES = Counter(
     ["route", "status"],
 )
 
+PHOTO_DECODES = Counter(
+    "artmatch_inference_photo_decodes",
+    "Uploaded photos decoded (outcome=decoded), or served by another request's decode of the same bytes in the last "
+    "30 s (outcome=reused: the bot sends each photo to /v1/look and /v1/analyze).",
+    ["outcome"],
+)
+
 
 class QueueCollector(Collector):
     """The model queues (clip, describe, clip_text, translate_*), read from the batchers when scraped."""

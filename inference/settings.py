@@ -42,6 +42,37 @@ class ModelSettings(BaseSettings):
         "the architecture's config. Nothing is downloaded.",
     )
     text_model: str = Field(default_factory=default_text_model)
+    clip_runtime: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="What runs the CLIP towers. 'auto': OpenVINO on a CPU when it is installed (the `cpu` extra; "
+        "on one core of the 2-core benchmark machine the image tower takes 29 ms in bf16 and 53 ms in fp32 against "
+        "torch's 127 ms: benchmarks/results/cpu_look.json), torch on CUDA. 'torch' is the reference path; "
+        "'openvino' refuses to start without OpenVINO or on CUDA.",
+    )
+    clip_precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="OpenVINO's inference precision for CLIP: 'auto' is bf16 where the CPU computes it natively "
+        "(OpenVINO lists BF16 among the CPU's capabilities: AVX-512 BF16 or AMX), else fp32; 'fp32' forces full "
+        "precision. bf16 embeddings agree with torch's to a cosine of at least 0.99994 "
+        "(benchmarks/results/cpu_look.json).",
+    )
+    clip_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the exported OpenVINO CLIP goes when the weights' folder is read-only (it is written "
+        "beside the weights when it can be); None means $XDG_CACHE_HOME/artmatch/openvino (~/.cache/...).",
+    )
+    clip_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads of one CLIP pass in the service; None: half the cores the process may use (at least "
+        "one), so CLIP and the describer never fight over the same cores.",
+    )
+    describer_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads of the describer (and the description's MiniLM embedding) in the service; None: "
+        "the cores CLIP leaves (at least one).",
+    )
 
     describer: Literal["llava", "smolvlm", "vllm"] = Field(
         default="llava",
@@ -154,6 +185,18 @@ class InferenceSettings(ModelSettings):
         default=True,
         description="Recognise the exact gallery work in a photo (/v1/identify, `match` on /v1/look and "
         "/v1/analyze); false answers `match: null` and loads no identification data.",
+    )
+    identify_threads: int = Field(
+        default=1,
+        ge=1,
+        description="OpenCV threads of identification (SIFT; it runs next to CLIP, so one thread keeps the two from "
+        "taking each other's core).",
+    )
+    photo_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Decoded photos kept for 30 s by their SHA-256, so /v1/look and /v1/analyze of one photo (the "
+        "bot sends both) decode it once; a 1024 px photo takes about 2.3 MiB. 0 turns the cache off.",
     )
     identify_clip_candidates: int = Field(
         default=5,
