@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import gc
 import io
 import json
 import os
 import platform
-import shutil
 import subprocess
 import tempfile
 import time
@@ -54,20 +52,17 @@ from PIL import Image
 
 from benchmarks.common import (
     MULTILINGUAL_TOKENIZER_NOTE,
-    QUICK_IDENTIFY_CALIBRATION,
     ROOT,
     SHARED_GALLERY,
+    gallery_of_paintings,
     multilingual_model_settings,
     percentiles,
+    shared_paintings,
 )
 from inference.clip_preprocess import ClipPreprocessor, PreprocessSpec
 from inference.embedders import ClipEmbedder
-from inference.factory import build_models
-from inference.gallery_build import build_gallery
-from inference.gallery_store import FORMAT_VERSION
 from inference.identify.synthetic import photograph
 from inference.images import MAX_SIDE, decode_image
-from inference.settings import ModelSettings
 from tests.service_process import ServiceProcess
 
 TOKEN = "bench-cpu-look-token"
@@ -90,33 +85,6 @@ TOP = 10
 
 
 # --- set-up -----------------------------------------------------------------------------------------------------
-
-
-def paintings_of(folder: Path, count: int) -> list[Path]:
-    with (folder / "metadata.csv").open(newline="") as source:
-        files = [folder / row["file"] for row in csv.DictReader(source)]
-    return [path for path in files if path.is_file()][:count]
-
-
-def gallery_for(workdir: Path, folder: Path, paintings: list[Path], settings: dict[str, object]) -> Path:
-    """The gallery of these paintings, built once (with this checkout's default CLIP runtime) and reused."""
-    out = workdir / f"gallery-{len(paintings)}"
-    manifest = out / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("format") == FORMAT_VERSION:
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    subset = workdir / f"subset-{len(paintings)}"
-    shutil.rmtree(subset, ignore_errors=True)
-    subset.mkdir(parents=True)
-    for path in paintings:
-        (subset / path.name).symlink_to(path.resolve())
-    models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
-    models.load()
-    report = build_gallery(
-        subset, out, models, folder / "metadata.csv", identify_calibration=QUICK_IDENTIFY_CALIBRATION, progress=True
-    )
-    print(report.summary())
-    return out
 
 
 def phone_photos(paintings: list[Path], count: int, seed: int = 20_261_128) -> list[bytes]:
@@ -505,8 +473,8 @@ def main() -> None:
     started = datetime.now(UTC)
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = multilingual_model_settings(args.workdir)
-    paintings = paintings_of(args.paintings, args.works)
-    gallery = gallery_for(args.workdir, args.paintings, paintings, settings)
+    paintings = shared_paintings(args.paintings, args.works)
+    gallery = gallery_of_paintings(args.workdir, args.paintings, paintings, settings)
     # per service process: warm-ups and timed looks of 3 scenarios, two photos a request
     photos = phone_photos(paintings, 2 * 3 * (args.looks + WARM_UP))
     print("agreement ...")

@@ -20,11 +20,9 @@ own `timings_ms` are reported next to it.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,18 +37,15 @@ from PIL import Image
 
 from benchmarks.common import (
     MULTILINGUAL_TOKENIZER_NOTE,
-    QUICK_IDENTIFY_CALIBRATION,
     ROOT,
     SHARED_GALLERY,
+    gallery_of_paintings,
     multilingual_model_settings,
     percentiles,
+    shared_paintings,
 )
 from inference.embedders import ClipEmbedder
-from inference.factory import build_models
-from inference.gallery_build import build_gallery
-from inference.gallery_store import FORMAT_VERSION
 from inference.identify.synthetic import photograph
-from inference.settings import ModelSettings
 from tests.service_process import ServiceProcess
 
 TOKEN = "bench-search-token"
@@ -106,38 +101,6 @@ def long_queries(count: int) -> list[str]:
             text += ". ".join(rotated) + ". "
         texts.append(text[:LONG_QUERY_CHARS])
     return texts
-
-
-def shared_paintings(count: int) -> list[Path]:
-    with (SHARED_GALLERY / "metadata.csv").open(newline="") as source:
-        files = [SHARED_GALLERY / row["file"] for row in csv.DictReader(source)]
-    return [path for path in files if path.is_file()][:count]
-
-
-def gallery_for(workdir: Path, paintings: list[Path], settings: dict[str, object]) -> Path:
-    """The gallery of these paintings, built once per size and format (reused while its format is current)."""
-    out = workdir / f"gallery-{len(paintings)}"
-    manifest = out / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("format") == FORMAT_VERSION:
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    subset = workdir / f"subset-{len(paintings)}"
-    shutil.rmtree(subset, ignore_errors=True)
-    subset.mkdir(parents=True)
-    for path in paintings:
-        (subset / path.name).symlink_to(path.resolve())
-    models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
-    models.load()
-    report = build_gallery(
-        subset,
-        out,
-        models,
-        SHARED_GALLERY / "metadata.csv",
-        identify_calibration=QUICK_IDENTIFY_CALIBRATION,  # identification is not what this measures
-        progress=True,
-    )
-    print(report.summary())  # noqa: T201 - the benchmark's output
-    return out
 
 
 def phone_photos(paintings: list[Path], count: int) -> list[bytes]:
@@ -265,8 +228,8 @@ def main() -> None:
     started = datetime.now(UTC)
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = multilingual_model_settings(args.workdir)
-    paintings = shared_paintings(args.works)
-    gallery = gallery_for(args.workdir, paintings, settings)
+    paintings = shared_paintings(SHARED_GALLERY, args.works)
+    gallery = gallery_of_paintings(args.workdir, SHARED_GALLERY, paintings, settings)
     photos = phone_photos(paintings, args.queries + WARM_UP)
     load_before = os.getloadavg()[0]
     http = over_http(gallery, settings, photos, args.queries, args.workdir / "service.log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -141,3 +142,39 @@ def photo_folder(workdir: Path, count: int) -> tuple[Path, Path | None, str]:
 def percentiles(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, dtype=float)
     return {"p50": round(float(np.percentile(array, 50)), 1), "p95": round(float(np.percentile(array, 95)), 1)}
+
+
+def shared_paintings(folder: Path, count: int) -> list[Path]:
+    """The first `count` paintings of a gallery folder laid out as ../shared/gallery is (metadata.csv + files)."""
+    import csv
+
+    with (folder / "metadata.csv").open(newline="") as source:
+        files = [folder / row["file"] for row in csv.DictReader(source)]
+    return [path for path in files if path.is_file()][:count]
+
+
+def gallery_of_paintings(workdir: Path, folder: Path, paintings: list[Path], settings: dict[str, object]) -> Path:
+    """The gallery of these paintings (from `folder`, with its metadata.csv), built once per size and format and
+    reused while its format is current; identification is calibrated quickly, since no benchmark here measures it."""
+    from inference.factory import build_models
+    from inference.gallery_build import build_gallery
+    from inference.gallery_store import FORMAT_VERSION
+    from inference.settings import ModelSettings
+
+    out = workdir / f"gallery-{len(paintings)}"
+    manifest = out / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("format") == FORMAT_VERSION:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    subset = workdir / f"subset-{len(paintings)}"
+    shutil.rmtree(subset, ignore_errors=True)
+    subset.mkdir(parents=True)
+    for path in paintings:
+        (subset / path.name).symlink_to(path.resolve())
+    models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
+    models.load()
+    report = build_gallery(
+        subset, out, models, folder / "metadata.csv", identify_calibration=QUICK_IDENTIFY_CALIBRATION, progress=True
+    )
+    print(report.summary())  # noqa: T201 - the benchmark's output
+    return out
