@@ -14,6 +14,8 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
+from inference.vlm import generate_texts, generation_processor, photo_prompt
+
 Quantization = Literal["auto", "nf4", "none"]
 
 
@@ -54,15 +56,9 @@ class LlavaDescriber:
         with self._lock:
             if self._model is not None:
                 return
-            from transformers import AutoProcessor, BitsAndBytesConfig, LlavaNextForConditionalGeneration
+            from transformers import BitsAndBytesConfig, LlavaNextForConditionalGeneration
 
-            if not self.model_path.is_dir():
-                raise FileNotFoundError(f"LLaVA checkpoint directory {self.model_path} does not exist")
-            processor = AutoProcessor.from_pretrained(self.model_path, local_files_only=True)
-            tokenizer = processor.tokenizer
-            tokenizer.padding_side = "left"  # generation appends on the right, so pad on the left
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+            processor = generation_processor(self.model_path, "LLaVA")
             kwargs: dict[str, Any] = {"local_files_only": True, "dtype": self.dtype}
             if self.quantization == "nf4":
                 kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -73,9 +69,7 @@ class LlavaDescriber:
             if self.quantization == "none":
                 model.to(self.device)  # type: ignore[arg-type]  # transformers' stubs drop `self` from .to()
             model.eval()
-            content = [{"type": "image"}, {"type": "text", "text": self.prompt}]
-            conversation = [{"role": "user", "content": content}]
-            self._prompt_text = processor.apply_chat_template(conversation, add_generation_prompt=True)
+            self._prompt_text = photo_prompt(processor, self.prompt)
             self._processor = processor
             self._model = model
 
@@ -91,12 +85,4 @@ class LlavaDescriber:
             padding=True,
         ).to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
-        with torch.inference_mode():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=processor.tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        return generate_texts(model, processor, inputs, self.max_new_tokens)

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
+from inference.vlm import generate_texts, generation_processor, photo_prompt
+
 DType = Literal["auto", "float32", "bfloat16"]
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 """CPU features (as /proc/cpuinfo names them) that compute in bf16 natively: Zen 4 and later, Xeon Cooper Lake and
@@ -81,15 +83,9 @@ class SmolVLMDescriber:
         with self._lock:
             if self._model is not None:
                 return
-            from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers import AutoModelForImageTextToText
 
-            if not self.model_path.is_dir():
-                raise FileNotFoundError(f"SmolVLM checkpoint directory {self.model_path} does not exist")
-            processor = AutoProcessor.from_pretrained(self.model_path, local_files_only=True)
-            tokenizer = processor.tokenizer
-            tokenizer.padding_side = "left"  # generation appends on the right, so pad on the left
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+            processor = generation_processor(self.model_path, "SmolVLM")
             model = AutoModelForImageTextToText.from_pretrained(
                 self.model_path, local_files_only=True, dtype=self.dtype
             )
@@ -102,10 +98,7 @@ class SmolVLMDescriber:
                 "do_image_splitting": self.tiles_per_side > 1,
                 "size": {"longest_edge": tile * self.tiles_per_side},
             }
-            content = [{"type": "image"}, {"type": "text", "text": self.prompt}]
-            self._prompt_text = processor.apply_chat_template(
-                [{"role": "user", "content": content}], add_generation_prompt=True
-            )
+            self._prompt_text = photo_prompt(processor, self.prompt)
             self._processor = processor
             self._model = model
 
@@ -126,14 +119,4 @@ class SmolVLMDescriber:
         if not images:
             return []
         inputs = self.inputs(images)
-        tokenizer = self._processor.tokenizer
-        with torch.inference_mode():
-            output = self._model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                min_new_tokens=self.min_new_tokens or None,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [text.strip() for text in self._processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        return generate_texts(self._model, self._processor, inputs, self.max_new_tokens, self.min_new_tokens)
