@@ -474,7 +474,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = multilingual_model_settings(args.workdir)
     paintings = shared_paintings(args.paintings, args.works)
-    gallery = gallery_of_paintings(args.workdir, args.paintings, paintings, settings)
+    gallery = gallery_of_paintings(args.workdir, args.paintings / "metadata.csv", paintings, settings)
     # per service process: warm-ups and timed looks of 3 scenarios, two photos a request
     photos = phone_photos(paintings, 2 * 3 * (args.looks + WARM_UP))
     print("agreement ...")

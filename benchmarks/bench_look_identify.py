@@ -23,7 +23,6 @@ import asyncio
 import csv
 import json
 import os
-import shutil
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -33,10 +32,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import ROOT, SHARED_GALLERY, model_settings, percentiles
+from benchmarks.common import ROOT, SHARED_GALLERY, gallery_of_paintings, model_settings, percentiles
 from inference.factory import build_models
-from inference.gallery_build import build_gallery
-from inference.gallery_store import FORMAT_VERSION, Gallery
+from inference.gallery_store import Gallery
 from inference.identify.synthetic import photograph
 from inference.settings import InferenceSettings, ModelSettings
 from tests.factories import textured_artwork
@@ -66,25 +64,6 @@ def source_works(workdir: Path, count: int) -> tuple[list[Path], Path | None, st
             textured_artwork(i).save(path, quality=92)
         paths.append(path)
     return paths, None, "textured synthetic paintings"
-
-
-def gallery_for(
-    workdir: Path, files: list[Path], metadata: Path | None, settings: dict[str, object], args: Any
-) -> Path:
-    out = workdir / f"gallery-{args.works}"
-    manifest = out / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("format") == FORMAT_VERSION:
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    subset = workdir / f"subset-{args.works}"
-    shutil.rmtree(subset, ignore_errors=True)
-    subset.mkdir(parents=True)
-    for path in files[: args.works]:
-        (subset / path.name).symlink_to(path.resolve())
-    models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
-    report = build_gallery(subset, out, models, metadata, identify_calibration=args.calibration, progress=True)
-    print(report.summary())  # noqa: T201 - the benchmark's output
-    return out
 
 
 def phone_photos(files: list[Path], gallery: Gallery, works: int, count: int) -> list[tuple[bytes, int | None]]:
@@ -159,7 +138,9 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = model_settings(args.workdir)
     files, metadata, source = source_works(args.workdir, args.works)
-    gallery_dir = gallery_for(args.workdir, files, metadata, settings, args)
+    gallery_dir = gallery_of_paintings(
+        args.workdir, metadata, files[: args.works], settings, identify_calibration=args.calibration
+    )
     gallery = Gallery.load(gallery_dir)
     photos = phone_photos(files, gallery, args.works, args.photos)
     measured = asyncio.run(measure(gallery_dir, settings, photos))

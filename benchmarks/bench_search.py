@@ -229,7 +229,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = multilingual_model_settings(args.workdir)
     paintings = shared_paintings(SHARED_GALLERY, args.works)
-    gallery = gallery_of_paintings(args.workdir, SHARED_GALLERY, paintings, settings)
+    gallery = gallery_of_paintings(args.workdir, SHARED_GALLERY / "metadata.csv", paintings, settings)
     photos = phone_photos(paintings, args.queries + WARM_UP)
     load_before = os.getloadavg()[0]
     http = over_http(gallery, settings, photos, args.queries, args.workdir / "service.log")

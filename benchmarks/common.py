@@ -153,9 +153,15 @@ def shared_paintings(folder: Path, count: int) -> list[Path]:
     return [path for path in files if path.is_file()][:count]
 
 
-def gallery_of_paintings(workdir: Path, folder: Path, paintings: list[Path], settings: dict[str, object]) -> Path:
-    """The gallery of these paintings (from `folder`, with its metadata.csv), built once per size and format and
-    reused while its format is current; identification is calibrated quickly, since no benchmark here measures it."""
+def gallery_of_paintings(
+    workdir: Path,
+    metadata: Path | None,
+    paintings: list[Path],
+    settings: dict[str, object],
+    identify_calibration: int = QUICK_IDENTIFY_CALIBRATION,
+) -> Path:
+    """The gallery of these paintings (with their metadata CSV, if any), built once per size and format and reused
+    while its format is current; identification is calibrated quickly unless the benchmark measures it."""
     from inference.factory import build_models
     from inference.gallery_build import build_gallery
     from inference.gallery_store import FORMAT_VERSION
@@ -173,8 +179,6 @@ def gallery_of_paintings(workdir: Path, folder: Path, paintings: list[Path], set
         (subset / path.name).symlink_to(path.resolve())
     models = build_models(ModelSettings(**settings))  # type: ignore[arg-type]
     models.load()
-    report = build_gallery(
-        subset, out, models, folder / "metadata.csv", identify_calibration=QUICK_IDENTIFY_CALIBRATION, progress=True
-    )
+    report = build_gallery(subset, out, models, metadata, identify_calibration=identify_calibration, progress=True)
     print(report.summary())  # noqa: T201 - the benchmark's output
     return out
