@@ -49,6 +49,28 @@ def bot_redis_url(redis_url: str) -> str:
     return redis_url.rsplit("/", 1)[0] + f"/{BOT_REDIS_DB}"
 
 
+def bot_settings(
+    telegram: TelegramStub, inference_url: str, pg_dsn: str, redis_url: str, **overrides: Any
+) -> BotSettings:
+    """The bot's settings in tests: the Bot API stand-in, the real service and databases, a quick outbox replay, no
+    metrics server, the two-set flow; keyword arguments override."""
+    defaults: dict[str, Any] = {
+        "outbox_flush_interval_s": 0.2,
+        "metrics_port": 0,  # off unless a test scrapes it
+        # the two-set flow by default; the arena's tests open it to every recommender
+        "arena_recommenders": ["by_look", "by_meaning"],
+    }
+    return BotSettings(
+        token=BOT_TOKEN,
+        api_base_url=telegram.base_url,
+        inference_url=inference_url,
+        inference_token=SERVICE_TOKEN,
+        postgres_dsn=pg_dsn,
+        redis_url=bot_redis_url(redis_url),
+        **{**defaults, **overrides},
+    )
+
+
 @contextlib.asynccontextmanager
 async def polling(settings: BotSettings, *, pool: asyncpg.Pool | None = None) -> AsyncIterator[Services]:
     """The bot as `python -m bot` runs it (same composition root), polling in this event loop; the outbox
@@ -75,19 +97,8 @@ async def start_bot(
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> BotSettings:
-            settings = BotSettings(
-                token=BOT_TOKEN,
-                api_base_url=telegram.base_url,
-                inference_url=overrides.pop("inference_url", inference_url),
-                inference_token=SERVICE_TOKEN,
-                postgres_dsn=pg_dsn,
-                redis_url=bot_redis_url(redis_url),
-                outbox_flush_interval_s=0.2,
-                metrics_port=overrides.pop("metrics_port", 0),  # off unless a test scrapes it
-                # the two-set flow by default; the arena's tests open it to every recommender
-                arena_recommenders=overrides.pop("arena_recommenders", ["by_look", "by_meaning"]),
-                **overrides,
-            )
+            service = overrides.pop("inference_url", inference_url)
+            settings = bot_settings(telegram, service, pg_dsn, redis_url, **overrides)
             await stack.enter_async_context(polling(settings, pool=pool))
             return settings
 

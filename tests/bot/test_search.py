@@ -22,7 +22,7 @@ from bot.inference_client import InferenceClient
 from bot.settings import BotSettings
 from bot.texts import t
 from inference.gallery_store import MANIFEST
-from tests.bot.conftest import BOT_TOKEN, StartBot, bot_on_a_dead_database, bot_redis_url, polling
+from tests.bot.conftest import StartBot, bot_on_a_dead_database, bot_settings, polling
 from tests.bot.telegram_stub import Call, TelegramStub
 from tests.bot.test_photo_flow import albums, analysis_id_of, buttons, is_panel, vote_data, wait_answer
 from tests.fixtures_gallery import SERVICE_TOKEN
@@ -201,19 +201,6 @@ async def test_a_text_set_nothing_clears_is_said_plainly_recorded_empty_and_vote
     assert (await wait_answer(telegram, mark)).params.get("text") == t("en", "vote_saved")
 
 
-def bot_settings(telegram: TelegramStub, inference_url: str, pg_dsn: str, redis_url: str) -> BotSettings:
-    return BotSettings(
-        token=BOT_TOKEN,
-        api_base_url=telegram.base_url,
-        inference_url=inference_url,
-        inference_token=SERVICE_TOKEN,
-        postgres_dsn=pg_dsn,
-        redis_url=bot_redis_url(redis_url),
-        outbox_flush_interval_s=0.2,
-        metrics_port=0,
-    )
-
-
 async def test_a_vote_and_a_like_on_text_sets_survive_a_postgres_outage(
     telegram: TelegramStub,
     pool: asyncpg.Pool,
@@ -224,7 +211,9 @@ async def test_a_vote_and_a_like_on_text_sets_survive_a_postgres_outage(
     new_id: Any,
 ) -> None:
     user = new_id()
-    settings = bot_settings(telegram, inference_url, pg_dsn, redis_url)
+    # the setting's own default here, not the two-set flow the other bot tests use
+    arena = BotSettings.model_fields["arena_recommenders"].get_default(call_default_factory=True)
+    settings = bot_settings(telegram, inference_url, pg_dsn, redis_url, arena_recommenders=arena)
     async with polling(settings, pool=pool):
         panel = await search(telegram, user, "/search портрет женщины в красном", "ru")
     analysis_id = analysis_id_of(panel)

@@ -29,7 +29,7 @@ from bot.services import Services, build
 from bot.settings import BotSettings
 from bot.texts import t
 from bot.webhook import register_webhook, serving
-from tests.bot.conftest import BOT_TOKEN, bot_redis_url
+from tests.bot.conftest import BOT_TOKEN, bot_redis_url, bot_settings
 from tests.bot.telegram_stub import TelegramStub
 from tests.bot.test_photo_flow import analysis_id_of, is_panel, vote_data
 from tests.factories import image_bytes, synthetic_artwork
@@ -59,14 +59,13 @@ async def post(url: str, update: dict[str, Any], secret: str | None = SECRET) ->
 
 
 def webhook_settings(telegram: TelegramStub, inference_url: str, pg_dsn: str, redis_url: str) -> BotSettings:
-    return BotSettings(
-        token=BOT_TOKEN,
-        api_base_url=telegram.base_url,
-        inference_url=inference_url,
-        inference_token=SERVICE_TOKEN,
-        postgres_dsn=pg_dsn,
-        redis_url=bot_redis_url(redis_url),
-        arena_recommenders=["by_look", "by_meaning"],
+    return bot_settings(
+        telegram,
+        inference_url,
+        pg_dsn,
+        redis_url,
+        outbox_flush_interval_s=BotSettings.model_fields["outbox_flush_interval_s"].default,
+        metrics_port=BotSettings.model_fields["metrics_port"].default,
         mode="webhook",
         webhook_url=PUBLIC_URL,
         webhook_secret=SECRET,
